@@ -290,22 +290,11 @@ class DatasetSchema:
             arity, required = DERIVED_OPS[d.op]
             if len(d.args) != arity:
                 raise SchemaError(f"{where}: op {d.op!r} takes {arity} args, got {len(d.args)}")
-            for arg in d.args:
-                if arg not in known and arg not in defined:
-                    raise SchemaError(f"{where}: {arg!r} is neither a feature column nor an earlier derived feature")
-                if d.op == "lookup":
-                    if arg not in known or known[arg].kind != "categorical":
-                        raise SchemaError(f"{where}: lookup needs a categorical feature column, got {arg!r}")
-                elif arg in known and known[arg].kind == "categorical":
-                    raise SchemaError(f"{where}: op {d.op!r} needs numbers, {arg!r} is categorical")
             missing = [p for p in required if p not in d.params]
             if missing:
                 raise SchemaError(f"{where}: op {d.op!r} needs parameter(s) {missing}")
-            if d.op == "lookup":
-                table = d.params["table"]
-                absent = [c for c in known[d.args[0]].categories if c not in table]
-                if absent:
-                    raise SchemaError(f"{where}: lookup table has no entry for categories {absent}")
+            for arg in d.args:
+                _check_derived_arg(where, d, arg, known, defined)
             defined.add(d.name)
 
     # ---- queries ------------------------------------------------------------------------------
@@ -357,6 +346,23 @@ class DatasetSchema:
         for c in self.columns if columns is None else columns:
             parsed[c.name] = c.parse(record.get(c.name))
         return parsed
+
+
+def _check_derived_arg(
+    where: str, feature: DerivedFeature, arg: str, known: Mapping[str, Column], defined: set[str]
+) -> None:
+    if arg not in known and arg not in defined:
+        raise SchemaError(f"{where}: {arg!r} is neither a feature column nor an earlier derived feature")
+    categorical = arg in known and known[arg].kind == "categorical"
+    if feature.op != "lookup":
+        if categorical:
+            raise SchemaError(f"{where}: op {feature.op!r} needs numbers, {arg!r} is categorical")
+        return
+    if not categorical:
+        raise SchemaError(f"{where}: lookup needs a categorical feature column, got {arg!r}")
+    absent = [c for c in known[arg].categories if c not in feature.params["table"]]
+    if absent:
+        raise SchemaError(f"{where}: lookup table has no entry for categories {absent}")
 
 
 def _column_from_dict(data: Mapping[str, Any]) -> Column:
