@@ -1,0 +1,1 @@
+"""Glue job scripts (thin entry points) and the Beam pipelines they run."""

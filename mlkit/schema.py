@@ -8,6 +8,7 @@ preprocessing, training and serving code all validate values with the same rules
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import math
 import re
@@ -16,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DATASETS_DIR = Path(__file__).parent / "datasets"
 DEFAULT_DATASET = "ai4i2020"
 
 COLUMN_KINDS = ("integer", "numeric", "categorical", "string", "binary")
@@ -173,10 +173,14 @@ class DatasetSchema:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> DatasetSchema:
-        """Load a schema from a JSON file, or the default AI4I schema when ``path`` is ``None``."""
-        path = Path(path) if path else DATASETS_DIR / f"{DEFAULT_DATASET}.json"
+        """Load a schema from a JSON file, or the default AI4I schema when ``path`` is ``None``.
+
+        The default is read with ``importlib.resources``: in Glue this module is imported from the
+        ``--extra-py-files`` zip, where the packaged file has no filesystem path.
+        """
+        resource = Path(path) if path else importlib.resources.files("mlkit") / "datasets" / f"{DEFAULT_DATASET}.json"
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(resource.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise SchemaError(f"dataset schema file not found: {path}") from None
         except json.JSONDecodeError as error:
