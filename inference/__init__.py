@@ -1,0 +1,1 @@
+"""Inference code for the SageMaker TensorFlow Serving container, shipped as ``code/inference.py``."""
