@@ -105,7 +105,9 @@ def _run_steps(options: RunOptions, schema: DatasetSchema, workdir: Path, steps:
             channels={split: curated / split for split in SPLITS},
             hyperparameters=hyperparameters,
             base_dir=workdir / "training",
+            echo=lambda line: _show_training_progress(steps, line),
         )
+        steps.say(f"      training log: {result.log_path}")
         report["model_tar"] = str(result.model_tar)
         evaluation = result.evaluation
 
@@ -153,6 +155,16 @@ def _run_steps(options: RunOptions, schema: DatasetSchema, workdir: Path, steps:
         }
         if not comparison.equal:
             raise PipelineError(f"served predictions differ from the offline evaluation: {comparison.as_dict()}")
+
+
+def _show_training_progress(steps: Steps, line: str) -> None:
+    # The full log (toolkit environment dump, Keras epochs) goes to the log file; the console gets
+    # the script's own progress lines and its final metrics.
+    text = line.strip()
+    if " training: " in text:
+        steps.say(f"      {text.split(' training: ', 1)[1]}")
+    elif text.startswith("METRIC "):
+        steps.say(f"      {text}")
 
 
 def preprocess(data: Path, output: Path, schema_path: Path | None, log_path: Path) -> dict[str, Any]:
