@@ -1,0 +1,1 @@
+"""Reusable CDK constructs, one per concern. Stacks in :mod:`infra.stacks` compose them."""

@@ -1,0 +1,1 @@
+"""One CDK stack per deployable unit; each composes constructs from :mod:`infra.constructs`."""
