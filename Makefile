@@ -10,12 +10,15 @@ STAMP  := $(VENV)/.installed
 DATA   ?= $(firstword $(wildcard ../shared/data/ai4i2020.csv) data/ai4i2020.csv)
 WORKDIR ?= work/demo
 PYTEST_ARGS ?=
+# The pinned CDK CLI (package.json); `npm ci` reruns only when the pins change.
+NODE_STAMP := node_modules/.installed
+STAGE ?= dev
 
 export PYTHONDONTWRITEBYTECODE := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help venv demo test lint unit lock clean
+.PHONY: help venv demo run test lint unit lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -39,9 +42,13 @@ $(STAMP): pyproject.toml requirements.lock
 	 fi
 	@touch $@
 
-demo: $(STAMP)  ## run the whole pipeline on real data (DATA=path/to/ai4i2020.csv)
+demo: $(STAMP) $(NODE_STAMP)  ## the production flow on LocalStack: deploy, pipeline, endpoint, alarms (DATA=...)
 	@test -f "$(DATA)" || { echo "error: no dataset at '$(DATA)'; pass DATA=path or run: $(BIN)/mlkit fetch-data"; exit 1; }
-	$(BIN)/mlkit run --data "$(DATA)" --workdir "$(WORKDIR)"
+	$(BIN)/mlkit local demo --data "$(DATA)" --workdir "$(WORKDIR)"
+
+run: $(STAMP)  ## the pipeline in one process tree, no LocalStack: mlkit run (DATA=...)
+	@test -f "$(DATA)" || { echo "error: no dataset at '$(DATA)'; pass DATA=path or run: $(BIN)/mlkit fetch-data"; exit 1; }
+	$(BIN)/mlkit run --data "$(DATA)" --workdir work/run
 
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
@@ -51,7 +58,7 @@ lint: $(STAMP)  ## ruff and mypy
 unit: $(STAMP)  ## the fast tests only
 	$(BIN)/pytest -m "unit" $(PYTEST_ARGS)
 
-test: lint  ## every check: lint, unit, integration and end-to-end tests
+test: lint $(NODE_STAMP)  ## every check: lint, unit, integration and end-to-end tests
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lock: $(VENV)  ## recompile requirements.lock from pyproject.toml
@@ -59,3 +66,34 @@ lock: $(VENV)  ## recompile requirements.lock from pyproject.toml
 
 clean:  ## remove build outputs and the demo's work directory (keeps the virtualenv)
 	rm -rf work cdk.out .pytest_cache .ruff_cache .mypy_cache
+
+# ---- local mode (LocalStack community on this machine; see mlkit/local) -------------------------
+.PHONY: local-up local-down local-status local-deploy integration
+
+local-up: $(STAMP)  ## install (first use) and start LocalStack with the kit's plugin
+	$(BIN)/mlkit local up
+
+local-down: $(STAMP)  ## stop LocalStack
+	$(BIN)/mlkit local down
+
+local-status: $(STAMP)  ## is LocalStack running, with the kit's services
+	$(BIN)/mlkit local status
+
+local-deploy: local-up  ## deploy the CDK app (stage local) into LocalStack and check every resource
+	$(BIN)/mlkit local deploy
+
+integration: $(STAMP)  ## the LocalStack integration tests only (they start and stop LocalStack)
+	$(BIN)/pytest -m "integration" $(PYTEST_ARGS)
+
+# ---- AWS CDK app (infra/) -------------------------------------------------------------------------
+.PHONY: cdk-cli synth
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found; the CDK CLI needs Node.js 20 or later"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+cdk-cli: $(NODE_STAMP)  ## install the pinned CDK CLI (npx cdk, npx cdklocal)
+
+synth: $(STAMP) $(NODE_STAMP)  ## synthesise the CDK app for STAGE=local|dev|prod into cdk.out (offline)
+	npx cdk synth -c stage=$(STAGE) --quiet
