@@ -20,7 +20,7 @@ from aws_cdk.assertions import Match, Template
 from infra_helpers import bare_stack, state_machine_definition, synthesize
 
 from infra import assets
-from infra.config import StageConfig
+from infra.config import SERVING_TENSORFLOW_VERSION, StageConfig
 from infra.constructs.framework_images import FrameworkImages
 from infra.constructs.pipeline import PipelineResources, TrainingPipeline
 from infra.images import ImageUris
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.unit
 IMAGES = {
     "us-east-1": ImageUris(
         training="763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-training:2.19-cpu-py312",
-        inference="763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.19-cpu",
+        inference="763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.20-cpu",
     )
 }
 
@@ -56,7 +56,7 @@ def pipeline(config: StageConfig) -> tuple[Template, dict[str, Any]]:
             artifacts=bucket,
             capture=bucket,
             encryption_key=key,
-            topic=sns.Topic(stack, "Topic"),
+            topic=sns.Topic(stack, "Topic", master_key=key),
             sourcedir=s3_assets.Asset(stack, "Sourcedir", path=str(assets.training_sourcedir())),
             images=FrameworkImages(stack, "Images", images=IMAGES),
             training_role=role,
@@ -223,7 +223,7 @@ def test_model_is_registered_then_served_from_the_training_output() -> None:
     assert package["ModelApprovalStatus"] == "Approved"
     container = package["InferenceSpecification"]["Containers"][0]
     assert container["ModelDataUrl.$"] == "$.training.ModelArtifacts.S3ModelArtifacts"
-    assert container["FrameworkVersion"] == "2.19"
+    assert container["FrameworkVersion"] == SERVING_TENSORFLOW_VERSION
     model = by_action("createModel")["Parameters"]
     assert model["PrimaryContainer"]["Image"] == "<FindInMap ImagesUris/<AWS::Region>/Inference>"
     assert model["PrimaryContainer"]["ModelDataUrl.$"] == "$.training.ModelArtifacts.S3ModelArtifacts"
@@ -266,6 +266,16 @@ def test_endpoint_keeps_its_stable_name_create_or_blue_green_update() -> None:
             {"AlarmName": "mlkit-prod-endpoint-5xx-rate"},
         ]
     }
+
+
+def test_an_update_keeps_the_autoscaled_instance_count_and_nothing_else() -> None:
+    update = states(PROD)["Update endpoint"]["Parameters"]
+    assert update["RetainAllVariantProperties"] is True
+    assert update["ExcludeRetainedVariantProperties"] == [
+        {"VariantPropertyType": "DesiredWeight"},
+        {"VariantPropertyType": "DataCaptureConfig"},
+    ]
+    assert "RetainAllVariantProperties" not in states(LOCAL)["Update endpoint"]["Parameters"]  # no autoscaling
 
 
 def test_a_rolled_back_update_fails_the_execution_after_notifying() -> None:
@@ -335,3 +345,28 @@ def test_role_may_pass_only_the_sagemaker_roles_to_sagemaker() -> None:
             }
         },
     )
+
+
+def test_failure_notifications_may_use_the_topic_key() -> None:
+    template = pipeline(DEV)[0]
+    (key_id,) = template.find_resources("AWS::KMS::Key")
+    (topic_id,) = template.find_resources("AWS::SNS::Topic")
+    (machine_id,) = template.find_resources("AWS::StepFunctions::StateMachine")
+    role_id = template.to_json()["Resources"][machine_id]["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    statements = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+    def allowed(action: str, resource: dict[str, Any]) -> bool:
+        return any(
+            action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+            and resource in ([s["Resource"]] if isinstance(s["Resource"], dict) else s["Resource"])
+            for s in statements
+        )
+
+    assert allowed("sns:Publish", {"Ref": topic_id})
+    key_arn = {"Fn::GetAtt": [key_id, "Arn"]}
+    assert allowed("kms:GenerateDataKey*", key_arn) and allowed("kms:Decrypt", key_arn)

@@ -80,6 +80,16 @@ class TrainingPipeline(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
+        # The alerts topic is KMS-encrypted: "Notify failure" needs the key as well as sns:Publish, which is
+        # all the SnsPublish task grants; without it every failure notification would be refused by KMS.
+        resources.topic.grant_publish(self.state_machine)
+        acknowledge(
+            self.state_machine.role,
+            "AwsSolutions-IAM5",
+            "kms:GenerateDataKey* is the data-key action family SNS needs to encrypt a message with the kit's "
+            "single key (granted on that key only).",
+            applies_to=["Action::kms:GenerateDataKey*"],
+        )
         # X-Ray tracing and CloudWatch Logs delivery (added by CDK) support no resource-level permissions.
         ctx.allow_wildcard(
             "*",
