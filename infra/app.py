@@ -12,7 +12,9 @@ from aws_cdk import App, Environment, Tags
 
 from infra.assets import AssetBuildError
 from infra.config import ConfigError, StageConfig
+from infra.images import ImageLookupError
 from infra.nag import add_checks
+from infra.pins import PinError
 from infra.stacks.data_stack import DataStack
 from infra.stacks.monitoring_stack import MonitoringStack, rollback_alarm_names
 from infra.stacks.pipeline_stack import PipelineStack
@@ -87,7 +89,7 @@ def main() -> None:
     app = App()
     try:
         build_app(app)
-    except (ConfigError, AssetBuildError) as error:
+    except (ConfigError, AssetBuildError, ImageLookupError, PinError) as error:
         raise SystemExit(f"error: {error}") from None
     app.synth()
 

@@ -20,6 +20,12 @@ from pathlib import Path
 from infra.assets import BUILD_DIR
 
 _CACHE_DIR = BUILD_DIR / "cache"
+
+
+class ImageLookupError(ValueError):
+    """The SageMaker SDK lists no region with the configured container images."""
+
+
 _FRAMEWORK = "tensorflow"
 
 
@@ -48,7 +54,7 @@ def tensorflow_images(
         ``{region: ImageUris}``, sorted by region.
 
     Raises:
-        ValueError: If the SDK knows no region with both images (an unsupported version).
+        ImageLookupError: If the SDK knows no region with both images (an unsupported version).
     """
     arguments = [version, py_version, training_instance_type, inference_instance_type, serving_version]
     key = hashlib.sha256(json.dumps([metadata.version("sagemaker"), *arguments]).encode()).hexdigest()[:16]
@@ -60,7 +66,7 @@ def tensorflow_images(
         _CACHE_DIR.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps(raw, indent=1, sort_keys=True), encoding="utf-8")
     if not raw:
-        raise ValueError(
+        raise ImageLookupError(
             f"the sagemaker SDK lists no region with TensorFlow {version} training"
             f" and TensorFlow Serving {serving_version} images"
         )

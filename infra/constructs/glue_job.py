@@ -31,6 +31,8 @@ class GlueJobBuckets:
         temp_prefix: Prefix of the temporary directory, ending in ``/``.
         default_input_key: Raw CSV read when a run passes no ``--input``.
         default_output_prefix: Curated prefix written when a run passes no ``--output``.
+        output_prefix: The only curated prefix the job may read and write (every run's output lies
+            under it), ending in ``/``.
     """
 
     raw: s3.IBucket
@@ -39,6 +41,14 @@ class GlueJobBuckets:
     temp_prefix: str
     default_input_key: str
     default_output_prefix: str
+    output_prefix: str
+
+    def __post_init__(self) -> None:
+        if not self.default_output_prefix.startswith(self.output_prefix):
+            raise ValueError(
+                f"default_output_prefix {self.default_output_prefix!r} lies outside output_prefix "
+                f"{self.output_prefix!r}: the job could not write there"
+            )
 
 
 class PreprocessingJob(Construct):
@@ -173,8 +183,9 @@ class PreprocessingJob(Construct):
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
             description=f"Runs the Glue job {self.job_name}",
         )
+        # Any raw key: a run may name its input (--input); outputs only under the runs' prefix.
         buckets.raw.grant_read(role)
-        buckets.curated.grant_read_write(role)
+        buckets.curated.grant_read_write(role, f"{buckets.output_prefix}*")
         buckets.temp.grant_read_write(role, f"{buckets.temp_prefix}*")
         allow_reading(role, self.script_asset, self.libraries_asset)
         key.grant_encrypt_decrypt(role)
@@ -220,7 +231,7 @@ class PreprocessingJob(Construct):
                 "Action::s3:DeleteObject*",
                 "Action::s3:Abort*",
                 objects(buckets.raw),
-                objects(buckets.curated),
+                objects(buckets.curated, f"{buckets.output_prefix}*"),
                 objects(buckets.temp, f"{buckets.temp_prefix}*"),
             ],
         )

@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import StageConfig
+from infra.config import ConfigError, StageConfig
 from infra.constructs.data_key import DataKey
 from infra.constructs.encrypted_bucket import EncryptedBucket
 
@@ -21,8 +21,26 @@ TRAINING_OUTPUT_PREFIX = "training/"
 GLUE_TEMP_PREFIX = "glue-temp/"
 
 
+#: S3 bucket names hold at most 63 characters.
+_MAX_BUCKET_NAME = 63
+#: The longest AWS region names (``ap-southeast-5``...), for stacks that leave the region to deploy time.
+_LONGEST_REGION = 14
+
+
 def bucket_name(config: StageConfig, purpose: str) -> str:
-    """Return a bucket's physical name; account and region keep global names apart."""
+    """Return a bucket's physical name; account and region keep global names apart.
+
+    Raises:
+        ConfigError: If the name could exceed S3's 63 characters in some region (found at synthesis,
+            not halfway through a deployment).
+    """
+    region = len(config.region) if config.region else _LONGEST_REGION
+    longest = len(f"{config.prefix}-{purpose}-") + 12 + 1 + region
+    if longest > _MAX_BUCKET_NAME:
+        raise ConfigError(
+            f"bucket name {config.prefix}-{purpose}-<account>-<region> can reach {longest} characters, over S3's "
+            f"{_MAX_BUCKET_NAME}: shorten the project or stage name (prefix {config.prefix!r})"
+        )
     return f"{config.prefix}-{purpose}-{Aws.ACCOUNT_ID}-{Aws.REGION}"
 
 

@@ -11,10 +11,10 @@ from infra import assets
 from infra.config import StageConfig
 from infra.constructs.glue_job import GlueJobBuckets, PreprocessingJob
 from infra.pins import glue_python_modules
-from infra.stacks.data_stack import GLUE_TEMP_PREFIX, DataStack
+from infra.stacks.data_stack import CURATED_RUNS_PREFIX, GLUE_TEMP_PREFIX, DataStack
 
 #: Curated prefix written by runs started outside the pipeline (the pipeline passes its own).
-MANUAL_RUNS_PREFIX = "runs/manual/"
+MANUAL_RUNS_PREFIX = f"{CURATED_RUNS_PREFIX}manual/"
 
 
 class PreprocessingStack(Stack):
@@ -44,6 +44,7 @@ class PreprocessingStack(Stack):
                 temp_prefix=GLUE_TEMP_PREFIX,
                 default_input_key=config.raw_input_key,
                 default_output_prefix=MANUAL_RUNS_PREFIX,
+                output_prefix=CURATED_RUNS_PREFIX,
             ),
             encryption_key=buckets.key,
             settings=config.glue,

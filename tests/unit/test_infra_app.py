@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,23 @@ def test_every_acknowledgement_covers_a_real_finding_and_nothing_else(
     assert stale == [], stale
     assert uncovered == [], uncovered
     assert len(findings) > 0  # the check is live: wildcards exist and are each acknowledged
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({}, "error: no stage given: pass -c stage=<name>"),
+        ({"stage": "qa"}, "error: unknown stage 'qa': expected one of local, dev, prod"),
+        ({"stage": "dev", "alarm_email": "not-an-address"}, "alarm_email 'not-an-address'"),
+    ],
+)
+def test_the_cdk_app_reports_bad_context_in_one_line(context: dict[str, str], message: str, tmp_path: Path) -> None:
+    # Exactly as the CDK CLI runs `cdk.json`'s app: context in CDK_CONTEXT_JSON, output in CDK_OUTDIR.
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path)}
+    completed = subprocess.run(
+        [sys.executable, "-m", "infra.app"], env=env, capture_output=True, text=True, check=False, timeout=120
+    )
+    assert completed.returncode != 0
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in completed.stderr, completed.stderr[-2000:]
+    assert "Traceback" not in completed.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_kms as kms
@@ -9,8 +11,11 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 from infra_helpers import bare_stack, synthesize
 
+from infra.config import ConfigError
 from infra.constructs.data_key import DataKey
 from infra.constructs.encrypted_bucket import EncryptedBucket
+from infra.stacks.data_stack import bucket_name
+from infra.stages import DEV
 
 pytestmark = pytest.mark.unit
 
@@ -166,3 +171,10 @@ def test_data_stack_has_five_buckets_and_one_key_removed_per_stage(stage: str, p
         },
     )
     template.resource_count_is("AWS::Lambda::Function", 0)
+
+
+def test_a_prefix_too_long_for_bucket_names_is_a_clear_error() -> None:
+    long = dataclasses.replace(DEV, project="mlkit-analytics-team")  # prefix of 24 characters
+    with pytest.raises(ConfigError, match="mlkit-analytics-team-dev-data-capture-<account>-<region> can reach 65"):
+        bucket_name(long, "data-capture")
+    assert bucket_name(dataclasses.replace(long, region="us-east-1"), "data-capture")  # a known region fits

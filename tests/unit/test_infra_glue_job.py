@@ -46,10 +46,11 @@ print("imported", sorted(n for n in sys.modules if n.startswith("glue_jobs")))
 """
 
 
-def _job(stack_name: str = "Test") -> tuple[Template, PreprocessingJob]:
+def _job(stack_name: str = "Test") -> tuple[Template, PreprocessingJob, dict[str, str]]:
+    """The job in a bare stack; also the logical ids of its ``raw``, ``curated`` and ``temp`` buckets."""
     stack = bare_stack(stack_name)
     key = kms.Key(stack, "Key")
-    bucket = s3.Bucket(stack, "Bucket", encryption_key=key)
+    raw, curated, temp = (s3.Bucket(stack, name, encryption_key=key) for name in ("Raw", "Curated", "Temp"))
     job = PreprocessingJob(
         stack,
         "Job",
@@ -58,24 +59,34 @@ def _job(stack_name: str = "Test") -> tuple[Template, PreprocessingJob]:
         libraries=assets.glue_libraries(),
         python_modules=glue_python_modules(GLUE_PYTHON_MODULES),
         buckets=GlueJobBuckets(
-            raw=bucket,
-            curated=bucket,
-            temp=bucket,
+            raw=raw,
+            curated=curated,
+            temp=temp,
             temp_prefix="glue-temp/",
             default_input_key="incoming/data.csv",
             default_output_prefix="runs/manual/",
+            output_prefix="runs/",
         ),
         encryption_key=key,
         settings=GlueSettings(),
         log_retention=30,
         removal_policy=RemovalPolicy.DESTROY,
     )
-    return Template.from_stack(stack), job
+    bucket_ids = {
+        name: stack.resolve(stack.get_logical_id(bucket.node.default_child))
+        for name, bucket in (("raw", raw), ("curated", curated), ("temp", temp))
+    }
+    return Template.from_stack(stack), job, bucket_ids
 
 
 @pytest.fixture(scope="module")
-def job_template() -> Template:
-    return _job()[0]
+def built() -> tuple[Template, PreprocessingJob, dict[str, str]]:
+    return _job()
+
+
+@pytest.fixture(scope="module")
+def job_template(built: tuple[Template, PreprocessingJob, dict[str, str]]) -> Template:
+    return built[0]
 
 
 def test_job_is_glue_5_python_etl_running_the_packaged_script(job_template: Template) -> None:
@@ -161,11 +172,49 @@ def test_role_may_read_the_assets_and_use_its_buckets_only(job_template: Templat
     assert suffixes == [".py", ".zip"]
 
 
+def test_role_reads_any_raw_key_but_writes_only_the_runs_prefix_and_temp_dir(
+    built: tuple[Template, PreprocessingJob, dict[str, str]],
+) -> None:
+    template, _, ids = built
+    statements = [
+        s
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+    def objects_of(bucket: str, writable: bool) -> set[str]:
+        """The object patterns of ``bucket`` that statements grant reading (or writing) of."""
+        found = set()
+        for statement in statements:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if writable != any(a in ("s3:PutObject", "s3:DeleteObject*") for a in actions):
+                continue
+            for resource in (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            ):
+                join = resource.get("Fn::Join", ["", []])[1] if isinstance(resource, dict) else []
+                if join and join[0] == {"Fn::GetAtt": [ids[bucket], "Arn"]}:
+                    found.add("".join(part for part in join[1:] if isinstance(part, str)))
+        return found
+
+    assert objects_of("raw", writable=False) == {"/*"}
+    assert objects_of("raw", writable=True) == set()
+    assert objects_of("curated", writable=True) == {"/runs/*"}
+    assert objects_of("temp", writable=True) == {"/glue-temp/*"}
+
+
+def test_a_default_output_outside_the_writable_prefix_is_rejected() -> None:
+    stack = bare_stack()
+    bucket = s3.Bucket(stack, "Bucket")
+    with pytest.raises(ValueError, match="lies outside output_prefix 'runs/'"):
+        GlueJobBuckets(bucket, bucket, bucket, "t/", "in.csv", "elsewhere/", "runs/")
+
+
 def test_a_missing_or_wrong_script_is_rejected(tmp_path: Path) -> None:
     stack = bare_stack()
     key = kms.Key(stack, "Key")
     bucket = s3.Bucket(stack, "Bucket")
-    buckets = GlueJobBuckets(bucket, bucket, bucket, "t/", "in.csv", "out/")
+    buckets = GlueJobBuckets(bucket, bucket, bucket, "t/", "in.csv", "out/", "out/")
     kwargs = {
         "job_name": "j",
         "python_modules": "x==1",

@@ -122,23 +122,32 @@ def _update_endpoint(ctx: StepContext, endpoint_arn: str) -> tasks.CallAwsServic
         )
         for name in ctx.resources.rollback_alarm_names
     ]
+    parameters: dict[str, object] = {
+        "EndpointName": ctx.config.endpoint_name,
+        "EndpointConfigName": sfn.JsonPath.string_at("$.run.name"),
+        "DeploymentConfig": {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": routing,
+                "TerminationWaitInSeconds": deployment.termination_wait_seconds,
+                "MaximumExecutionTimeoutInSeconds": deployment.max_execution_timeout_seconds,
+            },
+            "AutoRollbackConfiguration": {
+                "Alarms": [{"AlarmName": name} for name in ctx.resources.rollback_alarm_names]
+            },
+        },
+    }
+    if ctx.config.autoscaling is not None:
+        # The autoscaler owns the instance count: a new fleet at the config's initial count would shrink
+        # an endpoint scaled out under load. Everything else (weights, data capture) comes from the new config.
+        parameters["RetainAllVariantProperties"] = True
+        parameters["ExcludeRetainedVariantProperties"] = [
+            {"VariantPropertyType": "DesiredWeight"},
+            {"VariantPropertyType": "DataCaptureConfig"},
+        ]
     return ctx.sagemaker(
         "Update endpoint",
         "updateEndpoint",
-        parameters={
-            "EndpointName": ctx.config.endpoint_name,
-            "EndpointConfigName": sfn.JsonPath.string_at("$.run.name"),
-            "DeploymentConfig": {
-                "BlueGreenUpdatePolicy": {
-                    "TrafficRoutingConfiguration": routing,
-                    "TerminationWaitInSeconds": deployment.termination_wait_seconds,
-                    "MaximumExecutionTimeoutInSeconds": deployment.max_execution_timeout_seconds,
-                },
-                "AutoRollbackConfiguration": {
-                    "Alarms": [{"AlarmName": name} for name in ctx.resources.rollback_alarm_names]
-                },
-            },
-        },
+        parameters=parameters,
         resources=[endpoint_arn, ctx.run_arn("endpoint-config")],
         extra_statements=[iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=alarm_arns)],
     )
