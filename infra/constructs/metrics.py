@@ -16,6 +16,9 @@ ENDPOINT_INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
 STATES_NAMESPACE = "AWS/States"
 EVENTS_NAMESPACE = "AWS/Events"
 
+#: A status class's share of invocations, in percent; a minute without traffic is 0 %, not missing data.
+ERROR_RATE_EXPRESSION = "IF(invocations > 0, 100 * {errors} / invocations, 0)"
+
 
 class EndpointMetrics:
     """Metric factory for one endpoint variant."""
@@ -60,7 +63,7 @@ class EndpointMetrics:
         """
         errors = f"errors{status_class.lower()}"  # distinct ids: a graph may show both rates
         return cw.MathExpression(
-            expression=f"IF(invocations > 0, 100 * {errors} / invocations, 0)",
+            expression=ERROR_RATE_EXPRESSION.format(errors=errors),
             using_metrics={
                 errors: self.metric(f"Invocation{status_class}Errors", "Sum"),
                 "invocations": self.metric("Invocations", "Sum"),

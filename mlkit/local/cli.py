@@ -10,11 +10,14 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from mlkit.local.control import LocalStackError, down, status, tail, up
 from mlkit.local.install import InstallError
-from mlkit.local.layout import Layout
+from mlkit.local.layout import Layout, LayoutError
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,25 +35,25 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
 
     cmd_up = commands.add_parser("up", help="install (first use) and start LocalStack, wait until healthy")
     cmd_up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for health (%(default)s)")
-    cmd_up.set_defaults(handler=_up)
+    cmd_up.set_defaults(handler=_guarded("up", _up))
 
     cmd_down = commands.add_parser("down", help="stop LocalStack (SIGTERM, then SIGKILL after --timeout)")
     cmd_down.add_argument("--timeout", type=float, default=20.0, help="seconds before SIGKILL (%(default)s)")
-    cmd_down.set_defaults(handler=_down)
+    cmd_down.set_defaults(handler=_guarded("down", _down))
 
     cmd_status = commands.add_parser("status", help="is LocalStack running, and are the kit's services loaded")
     cmd_status.add_argument("--json", action="store_true", help="print the status as JSON")
-    cmd_status.set_defaults(handler=_status)
+    cmd_status.set_defaults(handler=_guarded("status", _status))
 
     cmd_logs = commands.add_parser("logs", help="print LocalStack's log")
     cmd_logs.add_argument("-n", "--lines", type=int, default=100, help="how many last lines (%(default)s)")
     cmd_logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines (Ctrl-C stops)")
-    cmd_logs.set_defaults(handler=_logs)
+    cmd_logs.set_defaults(handler=_guarded("logs", _logs))
 
     cmd_deploy = commands.add_parser("deploy", help="bootstrap and deploy the CDK app (stage local) into LocalStack")
     cmd_deploy.add_argument("--stage", default="local", help="CDK stage context (%(default)s)")
     cmd_deploy.add_argument("--no-bootstrap", action="store_true", help="skip `cdk bootstrap`")
-    cmd_deploy.set_defaults(handler=_deploy)
+    cmd_deploy.set_defaults(handler=_guarded("deploy", _deploy))
 
     cmd_demo = commands.add_parser(
         "demo",
@@ -60,9 +63,25 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     cmd_demo.add_argument("--data", type=Path, required=True, help="the raw CSV (e.g. ai4i2020.csv)")
     cmd_demo.add_argument("--workdir", type=Path, default=Path("work/local-demo"), help="report.json goes here")
     cmd_demo.add_argument("--schema", type=Path, default=None, help="dataset schema JSON (default: packaged AI4I)")
-    cmd_demo.set_defaults(handler=_demo)
+    cmd_demo.set_defaults(handler=_guarded("demo", _demo))
 
     local.set_defaults(handler=lambda _args: local.print_help() or 2)
+
+
+def _guarded(command: str, handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Run ``handler``; an AWS call that fails (LocalStack gone mid-run, say) or a bad setting is one line."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (BotoCoreError, ClientError) as error:
+            print(f"mlkit local {command}: an AWS call to LocalStack failed: {error}", file=sys.stderr)
+            print("  is LocalStack still running? see `mlkit local status` and `mlkit local logs`", file=sys.stderr)
+        except LayoutError as error:
+            print(f"mlkit local {command}: {error}", file=sys.stderr)
+        return 1
+
+    return run
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -134,11 +153,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    from infra.config import ConfigError
     from mlkit.local.deploy import DeployError, deploy
 
     try:
         deploy(Layout(), stage=args.stage, bootstrap=not args.no_bootstrap)
-    except DeployError as error:
+    except (DeployError, ConfigError) as error:
         print(f"mlkit local deploy: {error}", file=sys.stderr)
         return 1
     return 0

@@ -36,9 +36,9 @@ from mlkit.local.deploy import deploy
 from mlkit.local.layout import Layout
 from mlkit.local.stage_client import (
     Inbox,
-    latest_training_job,
     physical_id,
     run_pipeline,
+    serving_training_job,
     stack_resources,
     test_split_and_offline_predictions,
     wait_until,
@@ -136,7 +136,7 @@ def _run(stage: StageConfig, say: Say) -> tuple[dict[str, Any], dict[str, float]
             f"the pipeline ended {ended['status']}: {ended.get('error', '')} {ended.get('cause', '')}".strip()
             + "\n(see `mlkit local logs` for the Glue and training logs)"
         )
-    job = latest_training_job(stage)
+    job = serving_training_job(stage)
     metrics = {m["MetricName"]: round(float(m["Value"]), 4) for m in job.get("FinalMetricDataList", [])}
     pipeline = {
         "status": ended["status"],
@@ -163,7 +163,7 @@ def _invoke(runtime: Any, stage: StageConfig, body: str | bytes, content_type: s
 def _serve_test_split(
     stage: StageConfig, schema: DatasetSchema, say: Say
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    rows, offline = test_split_and_offline_predictions(latest_training_job(stage))
+    rows, offline = test_split_and_offline_predictions(serving_training_job(stage))
     say(f"sending {len(rows)} test rows, one request each, through sagemaker-runtime")
     runtime = client("sagemaker-runtime")
     latencies: list[float] = []
@@ -278,16 +278,10 @@ def _await_alarms(alarms: list[str], inbox: Inbox, say: Say) -> tuple[dict[str, 
                 states[name] = state
             if state == "ALARM":
                 fired.setdefault(name, f"ALARM after {time.monotonic() - started:.0f} s")
-        for message in inbox.read():
-            try:
-                body = json.loads(message)
-            except ValueError:
-                continue
-            name = body.get("AlarmName") if isinstance(body, dict) else None
-            if name in alarms and body.get("NewStateValue") == "ALARM" and name not in notified:
-                notified.add(name)
-                fired.setdefault(name, f"ALARM after {time.monotonic() - started:.0f} s")
-                say(f"[{time.monotonic() - started:5.0f} s] SNS notification for {name} arrived in {INBOX_QUEUE}")
+        for name in sorted((inbox.alarmed() & set(alarms)) - notified):
+            notified.add(name)
+            fired.setdefault(name, f"ALARM after {time.monotonic() - started:.0f} s")
+            say(f"[{time.monotonic() - started:5.0f} s] SNS notification for {name} arrived in {INBOX_QUEUE}")
         return notified == set(alarms)
 
     wait_until(probe, bool, timeout=300, interval=2.0, what=f"alarms {alarms} to go to ALARM and notify SNS")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.stages import get_stage
 from mlkit.local.clients import client, session
 from mlkit.local.control import endpoint_url, status
 from mlkit.local.layout import Layout
@@ -25,6 +26,8 @@ from mlkit.local.layout import Layout
 #: LocalStack's default account: any non-numeric access key maps to it.
 LOCAL_ACCOUNT = "000000000000"
 UNKNOWN_ID = "unknown"
+#: The stack `cdk bootstrap` deploys (its default name); checked with the stage's own stacks.
+BOOTSTRAP_STACK = "CDKToolkit"
 
 
 class DeployError(RuntimeError):
@@ -148,7 +151,9 @@ def deploy(
         [str(cli), "deploy", "--all", "--require-approval", "never", *context, *output, *common], layout, env, say
     )
     started = time.perf_counter()
-    report.stacks, report.unknown = check_resources(client("cloudformation", region))
+    report.stacks, report.unknown = check_resources(
+        client("cloudformation", region), (f"{get_stage(stage).prefix}-", BOOTSTRAP_STACK)
+    )
     report.seconds["check"] = round(time.perf_counter() - started, 2)
     if report.unknown:
         raise DeployError(
@@ -164,8 +169,12 @@ def deploy(
     return report
 
 
-def check_resources(cloudformation: Any) -> tuple[dict[str, int], list[str]]:
-    """Check every resource of every live stack for the physical id ``unknown`` (or none at all).
+def check_resources(cloudformation: Any, prefixes: Sequence[str] = ("",)) -> tuple[dict[str, int], list[str]]:
+    """Check every resource of the live stacks named ``prefix...`` for the physical id ``unknown`` (or none).
+
+    Args:
+        cloudformation: A CloudFormation client.
+        prefixes: Stack-name prefixes to check (default: every stack).
 
     Returns:
         ``(stack name -> resource count, ["stack/logical id (type)" of each skipped resource])``.
@@ -174,10 +183,14 @@ def check_resources(cloudformation: Any) -> tuple[dict[str, int], list[str]]:
     unknown: list[str] = []
     for page in cloudformation.get_paginator("describe_stacks").paginate():
         for stack in page["Stacks"]:
-            if stack["StackStatus"] == "DELETE_COMPLETE":
-                continue
             name = stack["StackName"]
-            resources = cloudformation.describe_stack_resources(StackName=name)["StackResources"]
+            if stack["StackStatus"] == "DELETE_COMPLETE" or not name.startswith(tuple(prefixes)):
+                continue
+            resources = [
+                r
+                for listed in cloudformation.get_paginator("list_stack_resources").paginate(StackName=name)
+                for r in listed["StackResourceSummaries"]
+            ]
             counts[name] = len(resources)
             unknown += [
                 f"{name}/{r['LogicalResourceId']} ({r['ResourceType']})"

@@ -28,6 +28,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 PLUGIN_DIR = PROJECT_ROOT / "mlkit" / "localstack_plugin"
 
 
+class LayoutError(ValueError):
+    """A local-mode setting (``LOCALSTACK_HOST``) is malformed."""
+
+
 def gateway_address() -> tuple[str, int]:
     """Return the ``(host, port)`` LocalStack listens on.
 
@@ -38,6 +42,8 @@ def gateway_address() -> tuple[str, int]:
     if not value:
         return DEFAULT_HOST, DEFAULT_PORT
     host, _, port = value.partition(":")
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise LayoutError(f"LOCALSTACK_HOST must be host:port, such as 127.0.0.1:4566; got {value!r}")
     return host or DEFAULT_HOST, int(port) if port else DEFAULT_PORT
 
 

@@ -16,10 +16,14 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from infra.config import StageConfig
+from infra.stacks.monitoring_stack import rollback_alarm_names
 from mlkit.local.clients import client
 
 #: Execution statuses after which a pipeline run will not change any more.
 _FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+#: How long a rollback alarm left firing by earlier traffic may take to clear: its breaching period has
+#: to slide out of the evaluation window (a few periods of one minute).
+_ALARM_CLEAR_SECONDS = 300
 
 
 class StageError(RuntimeError):
@@ -91,11 +95,16 @@ def run_pipeline(
 
     Returns:
         DescribeExecution of the ended execution (``status`` is SUCCEEDED, FAILED, ...).
+
+    Raises:
+        StageError: If the stage is not deployed, a rollback alarm stays in ALARM, or the run outlasts
+            ``timeout``.
     """
     sfn = client("stepfunctions")
     machines = [m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == stage.state_machine_name]
     if not machines:
         raise StageError(f"no state machine {stage.state_machine_name}; run `mlkit local deploy` first")
+    wait_for_rollback_alarms_to_clear(stage, say=say)
     arn = sfn.start_execution(stateMachineArn=machines[0]["stateMachineArn"], input=json.dumps(payload or {}))[
         "executionArn"
     ]
@@ -116,6 +125,32 @@ def run_pipeline(
         probe, lambda d: d["status"] in _FINAL, timeout=timeout, interval=2.0, what=f"pipeline execution {arn}"
     )
     return ended
+
+
+def wait_for_rollback_alarms_to_clear(stage: StageConfig, *, say: Callable[[str], None] | None = None) -> None:
+    """Wait until none of the alarms that roll an endpoint update back is in ALARM.
+
+    An update deployed while one of them still fires for earlier traffic (the slow batches of a previous
+    demo, say) would be rolled back at once, on AWS as here; so a run waits for them first.
+
+    Raises:
+        StageError: If one is still in ALARM after a few minutes.
+    """
+    cloudwatch = client("cloudwatch")
+    names = rollback_alarm_names(stage)
+
+    def firing() -> list[str]:
+        alarms = cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]
+        return [a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM"]
+
+    now = firing()
+    if not now:
+        return
+    if say is not None:
+        say(f"waiting for {', '.join(now)} to leave ALARM first: an endpoint update would be rolled back")
+    wait_until(
+        firing, lambda names: not names, timeout=_ALARM_CLEAR_SECONDS, interval=5.0, what="the rollback alarms to clear"
+    )
 
 
 class Inbox:
@@ -140,9 +175,20 @@ class Inbox:
         """Receive (and delete) what has arrived; return everything received so far."""
         received = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
         for message in received.get("Messages", []):
-            self.messages.append(json.loads(message["Body"]).get("Message", message["Body"]))
+            envelope = _json(message["Body"])  # SNS's envelope, unless raw delivery is on
+            text = envelope.get("Message", message["Body"]) if isinstance(envelope, dict) else message["Body"]
+            self.messages.append(str(text))
             self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return self.messages
+
+    def alarmed(self) -> set[str]:
+        """Names of the alarms whose notification of going to ALARM has arrived so far (reads the queue)."""
+        names = set()
+        for message in self.read():
+            body = _json(message)
+            if isinstance(body, dict) and body.get("NewStateValue") == "ALARM" and body.get("AlarmName"):
+                names.add(str(body["AlarmName"]))
+        return names
 
     def drain(self) -> None:
         """Forget everything received before now (a rerun starts with an empty inbox)."""
@@ -150,15 +196,38 @@ class Inbox:
         self.messages.clear()
 
 
-def latest_training_job(stage: StageConfig) -> dict[str, Any]:
-    """DescribeTrainingJob of the stage's newest completed training job."""
+def _json(text: str) -> Any:
+    """``text`` parsed as JSON, or ``None`` when it is not JSON."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def serving_training_job(stage: StageConfig) -> dict[str, Any]:
+    """DescribeTrainingJob of the job whose model the stage's endpoint serves now.
+
+    Followed from the endpoint (config, model, ``ModelDataUrl``), not taken as the newest job: a job the
+    quality gate rejected completes too, and must never be mistaken for the serving one.
+
+    Raises:
+        StageError: If the endpoint does not exist or serves no model of a training job.
+    """
     sagemaker = client("sagemaker")
-    jobs = sagemaker.list_training_jobs(
-        NameContains=stage.prefix, StatusEquals="Completed", SortBy="CreationTime", SortOrder="Descending"
-    )["TrainingJobSummaries"]
-    if not jobs:
-        raise StageError(f"stage {stage.stage!r} has no completed training job yet")
-    job: dict[str, Any] = sagemaker.describe_training_job(TrainingJobName=jobs[0]["TrainingJobName"])
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=stage.endpoint_name)
+    except sagemaker.exceptions.ClientError as error:
+        raise StageError(f"stage {stage.stage!r} has no endpoint {stage.endpoint_name} yet: {error}") from None
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    model_url = str(model["PrimaryContainer"]["ModelDataUrl"])
+    # SageMaker writes a job's model to <S3OutputPath>/<job name>/output/model.tar.gz.
+    parts = PurePosixPath(model_url.removeprefix("s3://")).parts
+    if len(parts) < 3 or parts[-2:] != ("output", "model.tar.gz"):
+        raise StageError(f"{stage.endpoint_name} serves {model_url}, which is not a training job's model.tar.gz")
+    job: dict[str, Any] = sagemaker.describe_training_job(TrainingJobName=parts[-3])
+    if job["ModelArtifacts"]["S3ModelArtifacts"] != model_url:
+        raise StageError(f"training job {parts[-3]} did not write {model_url}")
     return job
 
 

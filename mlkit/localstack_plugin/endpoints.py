@@ -136,6 +136,24 @@ class Endpoint:
 
 
 def deploy(
+    endpoint: Endpoint, config: Any, models: dict[str, Any], account_id: str, region: str, **kwargs: Any
+) -> None:
+    """Run :func:`_deploy` (in its own thread); an unexpected error still ends the endpoint's transition.
+
+    Without this an error (LocalStack's CloudWatch unreachable, say) would leave the endpoint
+    ``Creating`` or ``Updating`` for ever, and every pipeline polling it waiting until its timeout.
+    """
+    try:
+        _deploy(endpoint, config, models, account_id, region, **kwargs)
+    except Exception as error:
+        aws.LOG.warning("endpoint %s: deployment failed", endpoint.name, exc_info=True)
+        with endpoint.lock:
+            endpoint.status = "InService" if endpoint.variants else "Failed"
+            endpoint.failure_reason = f"InternalServerError: {type(error).__name__}: {error}"[:1024]
+            endpoint.modified = datetime.now(UTC)
+
+
+def _deploy(
     endpoint: Endpoint,
     config: Any,
     models: dict[str, Any],

@@ -104,21 +104,23 @@ class Recorder:
 
     def _publish(self, batch: list[_Event]) -> None:
         metrics: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        captured: dict[tuple[str, str, str, str, str, str], list[str]] = defaultdict(list)
+        # One file per endpoint, variant and hour of the events' own time (not the flush's), as SageMaker
+        # files a capture line under the hour of its inference.
+        captured: dict[tuple[str, str, str, str, str, str], list[_Event]] = defaultdict(list)
         for event in batch:
             metrics[(event.account_id, event.region)] += _datums(event)
             if event.capture_line and event.capture_prefix:
                 hour = event.when.strftime("%Y%m%d%H")
                 group = (event.account_id, event.region, event.capture_prefix, event.endpoint, event.variant, hour)
-                captured[group].append(event.capture_line)
+                captured[group].append(event)
         for (account_id, region), data in metrics.items():
             cloudwatch = aws.clients(account_id, region).cloudwatch
             for chunk in aws.chunks(data, 500):
                 cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=list(chunk))
-        for (account_id, region, prefix, endpoint, variant, _hour), lines in captured.items():
+        for (account_id, region, prefix, endpoint, variant, _hour), events in captured.items():
             bucket, key_prefix = aws.split_s3_uri(prefix)
-            key = capture.object_key(key_prefix, endpoint, variant, datetime.now(UTC))
-            body = ("\n".join(lines) + "\n").encode()
+            key = capture.object_key(key_prefix, endpoint, variant, events[0].when)
+            body = ("\n".join(e.capture_line for e in events if e.capture_line) + "\n").encode()
             aws.clients(account_id, region).s3.put_object(Bucket=bucket, Key=key, Body=body)
 
 

@@ -8,6 +8,7 @@ both sides read: an endpoint is deployed from the endpoint config and models mot
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -73,6 +74,11 @@ class SageMakerProvider:
             )
         if not (request.get("OutputDataConfig") or {}).get("S3OutputPath"):
             raise _validation("OutputDataConfig.S3OutputPath is required")
+        for definition in (request.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []:
+            try:
+                re.compile(definition.get("Regex", ""))
+            except re.error as error:
+                raise _validation(f"MetricDefinitions {definition.get('Name')!r}: Regex is invalid: {error}") from None
         job = training_jobs.new_job(request, arn)
         store.training_jobs[name] = job
         threading.Thread(

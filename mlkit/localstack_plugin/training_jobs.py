@@ -218,7 +218,10 @@ def _finish(
     ended = datetime.now(UTC)
     lines = processes.tail_text(log_path, 1_000_000).splitlines()
     stream = f"{job.view['TrainingJobName']}/algo-1-{int(started.timestamp())}"
-    aws.put_log_lines(factory.logs, LOG_GROUP, stream, lines or ["(no output)"])
+    try:
+        aws.put_log_lines(factory.logs, LOG_GROUP, stream, lines or ["(no output)"])
+    except Exception:  # a lost log must not leave the job InProgress for ever
+        aws.LOG.warning("training job %s: could not publish its log", job.view["TrainingJobName"], exc_info=True)
     definitions = (job.view.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
     seconds = max(1, int((ended - started).total_seconds()))
     messages = {"Completed": "Training job completed", "Failed": reason or "Training job failed"}

@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 
-from mlkit.local.deploy import deploy
+from infra.stages import get_stage
+from mlkit.local.deploy import BOOTSTRAP_STACK, deploy
 from mlkit.local.layout import Layout
 
 pytestmark = pytest.mark.integration
+
+_STACKS = ("data", "monitoring", "preprocessing", "pipeline")
 
 
 def test_deploy_creates_every_resource(deployed: Any, aws: Callable[[str], Any]) -> None:
@@ -19,6 +22,9 @@ def test_deploy_creates_every_resource(deployed: Any, aws: Callable[[str], Any])
     stacks = {s["StackName"]: s["StackStatus"] for s in aws("cloudformation").describe_stacks()["Stacks"]}
     for name in deployed.stacks:
         assert stacks[name] in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), (name, stacks[name])
+    # Exactly the stage's stacks and the bootstrap stack: other stacks in the LocalStack are not counted.
+    stage = get_stage("local")
+    assert set(deployed.stacks) == {*(f"{stage.prefix}-{s}" for s in _STACKS), BOOTSTRAP_STACK}
 
 
 def test_deploy_twice_is_safe(deployed: Any) -> None:

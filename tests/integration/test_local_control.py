@@ -45,7 +45,11 @@ def test_status_reports_the_kit_services(localstack: control.Status, capsys: pyt
 def test_logs_prints_the_tail(localstack: control.Status, capsys: pytest.CaptureFixture[str]) -> None:
     assert _cli(["local", "logs", "-n", "5"]) == 0
 
-    assert len(capsys.readouterr().out.strip().splitlines()) <= 5
+    printed = [line.rstrip() for line in capsys.readouterr().out.rstrip("\n").splitlines()]
+    assert len(printed) == 5
+    # The log only grows, so the lines printed are five consecutive lines of it (its tail back then).
+    log = [line.rstrip() for line in Layout().log_file.read_text(encoding="utf-8", errors="replace").splitlines()]
+    assert any(log[i : i + 5] == printed for i in range(len(log) - 4))
 
 
 def test_down_when_nothing_runs_is_a_no_op(tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ def test_served_predictions_equal_the_offline_evaluation(
     first_run: dict[str, Any], aws: Callable[[str], Any], stage: StageConfig, schema: DatasetSchema
 ) -> None:
     assert first_run["status"] == "SUCCEEDED"
-    rows, offline = stage_client.test_split_and_offline_predictions(stage_client.latest_training_job(stage))
+    rows, offline = stage_client.test_split_and_offline_predictions(stage_client.serving_training_job(stage))
     runtime = aws("sagemaker-runtime")
 
     mismatches = []
@@ -115,10 +115,10 @@ def test_malformed_burst_fires_the_4xx_alarm_and_notifies(
         interval=5.0,
         what=f"alarm {alarm} to go to ALARM",
     )
-    notes = wait_for(alerts.read, lambda found: any(alarm in m for m in found), timeout=60, what="the SNS alarm")
+    alarmed = wait_for(alerts.alarmed, lambda names: alarm in names, timeout=60, what="the SNS alarm")
 
     assert state == "ALARM"
-    assert any(alarm in m for m in notes)
+    assert alarm in alarmed
 
 
 def test_bad_input_path_fails_the_pipeline_with_the_glue_message(
@@ -196,13 +196,18 @@ def test_retrain_updates_the_same_endpoint_without_a_failed_invocation(
 ) -> None:
     assert first_run["status"] == "SUCCEEDED"
     before = aws("sagemaker").describe_endpoint(EndpointName=stage.endpoint_name)
+    serving_before = stage_client.serving_training_job(stage)["TrainingJobName"]
 
     second = _run_pipeline(stage, {})
 
     after = aws("sagemaker").describe_endpoint(EndpointName=stage.endpoint_name)
-    assert second["status"] == "SUCCEEDED", second.get("cause")
+    assert second["status"] == "SUCCEEDED", (second.get("cause"), after.get("FailureReason"))
     assert after["EndpointArn"] == before["EndpointArn"]
     assert after["EndpointConfigName"] != before["EndpointConfigName"]
+    # The new model is the one serving: the job this execution ran wrote the endpoint's model.
+    serving_after = stage_client.serving_training_job(stage)
+    assert serving_after["TrainingJobName"] != serving_before
+    assert second["startDate"] <= serving_after["CreationTime"] <= second["stopDate"]
     failures = [o for o in traffic if o != "ok"]
     assert not failures, failures[:3]
     assert len(traffic) > 20

@@ -86,6 +86,27 @@ def test_duplicate_training_job_name_is_refused(aws: Callable[[str], Any], train
         create_training_job(aws, trained["TrainingJobName"], "s3://x/y.tar.gz", "s3://x/curated", "x")
 
 
+def test_invalid_metric_regex_is_refused_at_creation(aws: Callable[[str], Any], unique: str) -> None:
+    sagemaker = aws("sagemaker")
+    with pytest.raises(sagemaker.exceptions.ClientError) as refused:
+        sagemaker.create_training_job(
+            TrainingJobName=f"bad-regex-{unique}",
+            AlgorithmSpecification={
+                "TrainingImage": "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-training:2.19-cpu-py312",
+                "TrainingInputMode": "File",
+                "MetricDefinitions": [{"Name": "f1", "Regex": "f1=([0-9."}],
+            },
+            RoleArn="arn:aws:iam::000000000000:role/training",
+            OutputDataConfig={"S3OutputPath": "s3://x/training"},
+            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            StoppingCondition={"MaxRuntimeInSeconds": 60},
+        )
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "'f1'" in refused.value.response["Error"]["Message"]
+    with pytest.raises(sagemaker.exceptions.ClientError):
+        sagemaker.describe_training_job(TrainingJobName=f"bad-regex-{unique}")
+
+
 # ---- endpoints ------------------------------------------------------------------------------------
 
 
@@ -216,12 +237,16 @@ def test_invocations_publish_aws_sagemaker_metrics(
     )
     errors_5xx, _ = statistic("Invocation5XXErrors", "Sum")
     samples, latency_units = statistic("ModelLatency", "SampleCount")
+    latency_total, _ = statistic("ModelLatency", "Sum")
     _, overhead_units = statistic("OverheadLatency", "SampleCount")
 
     assert invocations >= 6
     assert errors_5xx == 0
     assert samples >= 6
     assert latency_units == {"Microseconds"}
+    # The values are microseconds too: a model call here takes milliseconds, so its average lies well
+    # above 100 and below a second (milliseconds would average a few units, nanoseconds millions).
+    assert 100 < latency_total / samples < 1_000_000
     assert overhead_units == {"Microseconds"}
     assert per_instance == invocations  # one instance: 1/1 per request
     listed = aws("cloudwatch").list_metrics(Namespace="AWS/SageMaker", Dimensions=dimensions)["Metrics"]
@@ -239,7 +264,8 @@ def test_data_capture_writes_the_documented_json_lines(
     aws: Callable[[str], Any], endpoint: str, bucket: str, requests: list[tuple[str, str]]
 ) -> None:
     body = requests[0][1]
-    aws("sagemaker-runtime").invoke_endpoint(EndpointName=endpoint, Body=body, ContentType="application/json")
+    answer = aws("sagemaker-runtime").invoke_endpoint(EndpointName=endpoint, Body=body, ContentType="application/json")
+    response = answer["Body"].read().decode()
     prefix = f"capture/{endpoint}/{VARIANT}/"
 
     objects = wait_for(
@@ -254,11 +280,11 @@ def test_data_capture_writes_the_documented_json_lines(
     assert datetime.strptime(f"{year}{month}{day}{hour}", "%Y%m%d%H")
     assert key.endswith(".jsonl")
     lines = [
-        json.loads(line)
+        (o["Key"], json.loads(line))
         for o in objects
         for line in aws("s3").get_object(Bucket=bucket, Key=o["Key"])["Body"].read().decode().splitlines()
     ]
-    record = next(r for r in lines if r["captureData"]["endpointInput"]["data"] == body)
+    record_key, record = next((k, r) for k, r in lines if r["captureData"]["endpointInput"]["data"] == body)
     assert record["eventVersion"] == "0"
     assert set(record["eventMetadata"]) >= {"eventId", "inferenceTime"}
     for side, mode in (("endpointInput", "INPUT"), ("endpointOutput", "OUTPUT")):
@@ -266,6 +292,11 @@ def test_data_capture_writes_the_documented_json_lines(
         assert set(entry) == {"observedContentType", "mode", "data", "encoding"}
         assert entry["mode"] == mode
         assert entry["encoding"] == "JSON"
+    # The file sits under the hour of its inference, and the captured output is the response itself.
+    inferred = datetime.fromisoformat(record["eventMetadata"]["inferenceTime"].replace("Z", "+00:00"))
+    assert record_key.startswith(f"{prefix}{inferred:%Y/%m/%d/%H}/")
+    assert json.loads(record["captureData"]["endpointOutput"]["data"]) == json.loads(response)
+    assert record["captureData"]["endpointOutput"]["observedContentType"] == answer["ContentType"]
 
 
 def test_update_swaps_the_model_without_a_failed_invocation(
