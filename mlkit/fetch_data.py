@@ -53,6 +53,11 @@ def fetch(dest: Path, *, url: str = UCI_URL, timeout: float = 30.0) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             payload = response.read()
+    except urllib.error.HTTPError as error:  # reached the server: it is not the network
+        raise FetchError(
+            f"cannot download {url}: the server answered {error.code} {error.reason}; the archive may have moved. "
+            f"Download {CSV_NAME} from https://archive.ics.uci.edu/dataset/601 and pass it with --data."
+        ) from None
     except (urllib.error.URLError, TimeoutError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise FetchError(

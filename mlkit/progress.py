@@ -19,6 +19,8 @@ class Steps:
         self.total = total
         self.stream = stream
         self.seconds: dict[str, float] = {}
+        #: The title of the step running now (``None`` between steps).
+        self.current: str | None = None
         self._index = 0
 
     @contextmanager
@@ -27,11 +29,13 @@ class Steps:
         self._index += 1
         self.say(f"[{self._index}/{self.total}] {title} ...")
         started = time.perf_counter()
+        self.current = title
         try:
             yield
         except BaseException:
             self.say(f"[{self._index}/{self.total}] {title} FAILED after {time.perf_counter() - started:.1f} s")
             raise
+        self.current = None
         elapsed = time.perf_counter() - started
         self.seconds[title] = round(elapsed, 2)
         self.say(f"[{self._index}/{self.total}] {title} done in {elapsed:.1f} s")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlkit.endpoint.model_dir import ModelLayoutError, extract_model, find_layout
 from mlkit.packaging import PROJECT_ROOT, build_sourcedir
 from mlkit.progress import Steps
 from mlkit.quality_gate import QualityGate
@@ -78,6 +80,12 @@ def run(options: RunOptions) -> dict[str, Any]:
         report["status"] = "failed"
         report["error"] = str(error)
         raise
+    except Exception as error:
+        # Whatever else a step raised (a failed training job, a refused connection...) ends the run with
+        # the step's name and the reason, never with a bare traceback.
+        report["status"] = "failed"
+        report["error"] = f"{steps.current or 'setup'}: {error}"
+        raise PipelineError(report["error"]) from error
     finally:
         report["seconds"] = {**steps.seconds, "total": round(sum(steps.seconds.values()), 2)}
         (workdir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -123,7 +131,7 @@ def _run_steps(options: RunOptions, schema: DatasetSchema, workdir: Path, steps:
             raise PipelineError("model failed the quality gate: " + "; ".join(failures))
 
     with steps.step("package (model.tar.gz layout check)"):
-        report["model_files"] = check_model_layout(result.model_tar)
+        report["model_files"] = check_model_layout(result.model_tar, workdir / "package-check")
 
     served = []
     with (
@@ -192,22 +200,32 @@ def preprocess(data: Path, output: Path, schema_path: Path | None, log_path: Pat
     return summary
 
 
-def check_model_layout(model_tar: Path) -> list[str]:
-    """Check ``model.tar.gz`` holds what the TF Serving container needs; return its file list."""
-    with tarfile.open(model_tar) as archive:
-        names = sorted(archive.getnames())
-    versions = {n.split("/")[0] for n in names if n.split("/")[0].isdigit()}
+def check_model_layout(model_tar: Path, scratch: Path) -> list[str]:
+    """Check ``model.tar.gz`` as the TF Serving container loads it; return its file list.
+
+    The archive is unpacked into ``scratch`` and validated by the endpoint emulation's own loader, so
+    this step and the endpoint can never disagree about what a servable layout is.
+
+    Raises:
+        PipelineError: If the container could not serve it, or the kit's code or evaluation is missing.
+    """
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        layout = find_layout(extract_model(model_tar, scratch))
+    except ModelLayoutError as error:
+        raise PipelineError(f"{model_tar} cannot be served: {error}") from error
     problems = []
-    if not any(v.isdigit() and int(v) > 0 and not v.startswith("0") for v in versions):
-        problems.append("no positive numeric version directory")
-    for required in ("code/inference.py", "evaluation.json"):
-        if required not in names:
-            problems.append(f"{required} missing")
-    if not any(n.endswith("/saved_model.pb") for n in names):
-        problems.append("no saved_model.pb")
+    if layout.inference_script is None:
+        problems.append("code/inference.py missing")
+    if not (layout.root / "evaluation.json").is_file():
+        problems.append("evaluation.json missing")
+    if not (layout.version_dir / "variables").is_dir():
+        problems.append(f"{layout.version_dir.name}/variables/ missing")
     if problems:
         raise PipelineError(f"{model_tar} is incomplete: " + "; ".join(problems))
-    return names
+    with tarfile.open(model_tar) as archive:
+        return sorted(archive.getnames())
 
 
 @contextmanager

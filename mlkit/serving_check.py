@@ -37,12 +37,14 @@ class Comparison:
     label_mismatches: list[str] = field(default_factory=list)
     probability_mismatches: list[str] = field(default_factory=list)
     missing_offline: list[str] = field(default_factory=list)
+    not_served: list[str] = field(default_factory=list)
     max_abs_difference: float = 0.0
 
     @property
     def equal(self) -> bool:
-        """True when every served row matches its offline prediction."""
-        return self.rows > 0 and not (self.label_mismatches or self.probability_mismatches or self.missing_offline)
+        """True when every offline row was served, and every served row matches its offline prediction."""
+        mismatched = self.label_mismatches or self.probability_mismatches or self.missing_offline or self.not_served
+        return self.rows > 0 and not mismatched
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form for reports (mismatch lists cut to the first ten ids)."""
@@ -52,7 +54,10 @@ class Comparison:
             "label_mismatches": len(self.label_mismatches),
             "probability_mismatches": len(self.probability_mismatches),
             "missing_offline": len(self.missing_offline),
-            "first_mismatched_ids": (self.label_mismatches + self.probability_mismatches + self.missing_offline)[:10],
+            "not_served": len(self.not_served),
+            "first_mismatched_ids": (
+                self.label_mismatches + self.probability_mismatches + self.missing_offline + self.not_served
+            )[:10],
             "max_abs_probability_difference": self.max_abs_difference,
         }
 
@@ -121,10 +126,12 @@ def read_offline_predictions(path: Path) -> dict[str, tuple[float, int]]:
 
 
 def compare(served: Iterable[Served], offline: dict[str, tuple[float, int]]) -> Comparison:
-    """Compare served predictions with the offline evaluation's, row by row."""
+    """Compare served predictions with the offline evaluation's, row by row; every offline row must be served."""
     result = Comparison()
+    seen: set[str] = set()
     for answer in served:
         result.rows += 1
+        seen.add(answer.row_id)
         if answer.row_id not in offline:
             result.missing_offline.append(answer.row_id)
             continue
@@ -135,6 +142,7 @@ def compare(served: Iterable[Served], offline: dict[str, tuple[float, int]]) -> 
             result.label_mismatches.append(answer.row_id)
         elif not math.isclose(probability, answer.probability, abs_tol=PROBABILITY_TOLERANCE):
             result.probability_mismatches.append(answer.row_id)
+    result.not_served = sorted(set(offline) - seen)
     return result
 
 

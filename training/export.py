@@ -15,8 +15,6 @@ Keras network, and the decision threshold, which is a constant of the graph: ``l
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,14 +26,12 @@ import numpy as np
 import tensorflow as tf
 from numpy.typing import NDArray
 
-import mlkit.schema
 from mlkit.schema import DatasetSchema
 from training.features import engineer, input_signature
 
 SIGNATURE_NAME = "serving_default"
 PROBABILITY = "probability"
 LABEL = "label"
-INFERENCE_MODULE = "inference.inference"
 
 
 class ExportError(RuntimeError):
@@ -119,38 +115,3 @@ def load_exported(export_dir: Path) -> ExportedModel:
     """Reload an exported SavedModel the way a server does and return its serving signature."""
     root = tf.saved_model.load(str(export_dir))
     return ExportedModel(root=root, signature=root.signatures[SIGNATURE_NAME])
-
-
-def write_serving_code(model_dir: Path, schema: DatasetSchema) -> list[Path]:
-    """Copy the inference handlers and the schema into ``model_dir/code`` for the TF Serving container.
-
-    The inference module is located through the import system (the ``inference`` package shipped in
-    ``sourcedir.tar.gz``, or the repository's when run from a checkout), never relative to the working
-    directory.
-
-    Returns:
-        The files written.
-
-    Raises:
-        ExportError: If ``inference/inference.py`` cannot be found.
-    """
-    spec = importlib.util.find_spec(INFERENCE_MODULE)
-    if spec is None or spec.origin is None or not Path(spec.origin).is_file():
-        raise ExportError(
-            f"cannot find the {INFERENCE_MODULE} module (inference/inference.py) to ship as code/inference.py; "
-            "the sourcedir must contain the inference package"
-        )
-    code = model_dir / "code"
-    lib = code / "lib" / "mlkit"
-    lib.mkdir(parents=True, exist_ok=True)
-    schema_module = Path(mlkit.schema.__file__)
-    copies = {
-        code / "inference.py": Path(spec.origin),
-        lib / "__init__.py": schema_module.parent / "__init__.py",
-        lib / "schema.py": schema_module,
-    }
-    for target, source in copies.items():
-        shutil.copyfile(source, target)
-    schema_json = code / "schema.json"
-    schema_json.write_text(json.dumps(schema.to_dict(), indent=2) + "\n", encoding="utf-8")
-    return [*copies, schema_json]

@@ -97,26 +97,36 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--model-dir", default=env("SM_MODEL_DIR"), help="model output (SM_MODEL_DIR)")
     group.add_argument("--output-data-dir", default=env("SM_OUTPUT_DATA_DIR"), help="SM_OUTPUT_DATA_DIR")
 
-    group = parser.add_argument_group("hyperparameters")
-    group.add_argument("--epochs", type=hp_int, default=100, help="maximum epochs (early stopping may end sooner)")
-    group.add_argument("--batch-size", type=hp_int, default=256)
-    group.add_argument("--learning-rate", type=hp_float, default=5e-3)
-    group.add_argument("--hidden-units", type=hp_units, default=(128, 64), help="layer widths, e.g. 128,64")
-    group.add_argument("--dropout", type=hp_float, default=0.0)
-    group.add_argument("--l2", type=hp_float, default=1e-5, help="L2 penalty of the hidden layers")
-    group.add_argument(
-        "--class-weight", type=hp_str, default="sqrt", help="balanced, sqrt, none, or the positive class's weight"
+    group = parser.add_argument_group("hyperparameters (each also spelled with underscores: --batch_size)")
+
+    def hyperparameter(name: str, **kwargs: Any) -> None:
+        # SageMaker users write hyperparameters both ways ({"batch_size": 64}); a silently ignored
+        # spelling would train with the defaults. The directory flags above get no alias: the SDK's own
+        # --model_dir (an S3 URI) must never replace SM_MODEL_DIR.
+        flags = dict.fromkeys([f"--{name}", f"--{name.replace('-', '_')}"])
+        group.add_argument(*flags, **kwargs)
+
+    hyperparameter("epochs", type=hp_int, default=100, help="maximum epochs (early stopping may end sooner)")
+    hyperparameter("batch-size", type=hp_int, default=256)
+    hyperparameter("learning-rate", type=hp_float, default=5e-3)
+    hyperparameter("hidden-units", type=hp_units, default=(128, 64), help="layer widths, e.g. 128,64")
+    hyperparameter("dropout", type=hp_float, default=0.0)
+    hyperparameter("l2", type=hp_float, default=1e-5, help="L2 penalty of the hidden layers")
+    hyperparameter(
+        "class-weight", type=hp_str, default="sqrt", help="balanced, sqrt, none, or the positive class's weight"
     )
-    group.add_argument(
-        "--patience",
+    hyperparameter(
+        "patience",
         type=hp_int,
         default=15,
         help="epochs without validation PR-AUC gain before stopping; 0 trains all epochs",
     )
-    group.add_argument("--seed", type=hp_int, default=42)
-    group.add_argument("--schema", type=hp_str, default=None, help="dataset schema JSON (default: packaged AI4I)")
-    group.add_argument("--model-version", type=hp_int, default=1, help="numeric SavedModel version directory")
-    group.add_argument("--verbose", type=hp_int, default=2, help="Keras fit verbosity (2: one line per epoch)")
+    hyperparameter("seed", type=hp_int, default=42)
+    hyperparameter("schema", type=hp_str, default=None, help="dataset schema JSON (default: packaged AI4I)")
+    hyperparameter("model-version", type=hp_int, default=1, help="numeric SavedModel version directory")
+    hyperparameter(
+        "verbose", type=hp_int, default=0, help="Keras fit verbosity (the script logs one line per epoch itself)"
+    )
     return parser
 
 

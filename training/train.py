@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 import training
 from mlkit.schema import SPLITS, DatasetSchema
 from training.data import Split, read_split
-from training.export import ExportError, export_saved_model, load_exported, write_serving_code
+from training.export import ExportError, export_saved_model, load_exported
 from training.features import engineer
 from training.hyperparameters import parse_args
 from training.metrics import (
@@ -47,6 +47,7 @@ from training.metrics import (
     format_metric_line,
 )
 from training.network import build_model, class_weights
+from training.serving_code import write_serving_code
 
 logger = logging.getLogger("training")
 
@@ -138,7 +139,7 @@ def fit(train: Split, validation: Split, schema: DatasetSchema, args: argparse.N
     )
     weights = class_weights(train.labels, args.class_weight)
     logger.info("class weights %s", weights)
-    callbacks = []
+    callbacks: list[keras.callbacks.Callback] = [_EpochProgress(args.epochs)]
     if args.patience > 0 and validation.positives:
         # PR-AUC, not loss: with ~3 % positives the loss is dominated by easy negatives.
         callbacks.append(
@@ -158,6 +159,18 @@ def fit(train: Split, validation: Split, schema: DatasetSchema, args: argparse.N
         verbose=args.verbose,
     )
     return model
+
+
+class _EpochProgress(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type stubs
+    """Log one line per epoch through the ``training`` logger (what ``mlkit run`` shows as progress)."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        shown = {k: v for k, v in (logs or {}).items() if k in ("loss", "val_loss", "val_pr_auc")}
+        logger.info("epoch %d/%d: %s", epoch + 1, self.epochs, ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
 
 
 def write_predictions(path: Path, split: Split, outputs: Mapping[str, NDArray[Any]]) -> None:

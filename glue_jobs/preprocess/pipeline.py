@@ -167,6 +167,7 @@ def run(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = prin
 
     summary: dict[str, Any] = json.loads(files.read_text(paths[SUMMARY]))
     _report(summary, args.output, echo)
+    check_counts(summary)
     check_positives(summary, schema)
     return summary
 
@@ -186,6 +187,21 @@ def _report(summary: dict[str, Any], output: str, echo: Callable[[str], None]) -
     splits = ", ".join(f"{name} {s['rows']} ({s['positives']} positive)" for name, s in summary["splits"].items())
     echo(f"preprocess: splits: {splits}")
     echo(f"preprocess: wrote {output}")
+
+
+def check_counts(summary: dict[str, Any]) -> None:
+    """Fail unless every line read is accounted for: read = accepted + rejected + duplicates = split rows.
+
+    Raises:
+        PreprocessError: Naming the counts that disagree (a bug in the job, never bad input).
+    """
+    outcomes = summary["accepted"] + summary["rejected"] + summary["duplicates"]
+    split_rows = sum(split["rows"] for split in summary["splits"].values())
+    if summary["read"] != outcomes or summary["accepted"] != split_rows:
+        raise PreprocessError(
+            f"row counts do not add up: read {summary['read']}, accepted {summary['accepted']} + rejected "
+            f"{summary['rejected']} + duplicates {summary['duplicates']} = {outcomes}, split rows {split_rows}"
+        )
 
 
 def check_positives(summary: dict[str, Any], schema: DatasetSchema) -> None:

@@ -10,17 +10,15 @@ the expected answer with :func:`expected_probability`.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import mlkit.schema
 from mlkit.packaging import pack_model_dir
 from mlkit.schema import Column, DatasetSchema
+from training.serving_code import write_serving_code
 
 THRESHOLD = 0.5
 
@@ -100,26 +98,9 @@ def build_model_dir(
         module, str(model_dir / version), signatures={"serving_default": module.serve.get_concrete_function()}
     )
     if code:
-        write_code_dir(model_dir / "code", schema, inference_script=inference_script)
+        write_serving_code(model_dir, schema, inference_script=inference_script)
     (model_dir / "evaluation.json").write_text(json.dumps({"threshold": THRESHOLD}) + "\n", encoding="utf-8")
     return model_dir
-
-
-def write_code_dir(code_dir: Path, schema: DatasetSchema, *, inference_script: Path | None = None) -> Path:
-    """Write ``code/``: ``inference.py``, ``schema.json`` and the stdlib-only ``lib/mlkit`` it imports."""
-    if inference_script is None:
-        spec = importlib.util.find_spec("inference.inference")
-        if spec is None or spec.origin is None:
-            raise FileNotFoundError("the kit's inference/inference.py is not importable")
-        inference_script = Path(spec.origin)
-    lib = code_dir / "lib" / "mlkit"
-    lib.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(inference_script, code_dir / "inference.py")
-    schema_module = Path(mlkit.schema.__file__)
-    shutil.copyfile(schema_module.parent / "__init__.py", lib / "__init__.py")
-    shutil.copyfile(schema_module, lib / "schema.py")
-    (code_dir / "schema.json").write_text(json.dumps(schema.to_dict(), indent=2) + "\n", encoding="utf-8")
-    return code_dir
 
 
 def build_model_tar(dest: Path, schema: DatasetSchema, **options: Any) -> Path:

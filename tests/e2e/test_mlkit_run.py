@@ -15,9 +15,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 BIN = Path(sys.executable).parent
 
 
-def _mlkit_run(data: Path, workdir: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def _mlkit_run(data: Path, workdir: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     completed = subprocess.run(
-        [str(BIN / "mlkit"), "run", "--data", str(data), "--workdir", str(workdir)],
+        [str(BIN / "mlkit"), "run", "--data", str(data), "--workdir", str(workdir), *extra],
         capture_output=True,
         text=True,
         check=False,
@@ -94,3 +94,15 @@ def test_run_on_bad_rows_completes_and_accounts_for_every_line(ai4i_csv: Path, t
         for line in path.read_text().splitlines()
     ]
     assert sorted(r["line"] for r in rejected) == list(range(10_002, 10_009))
+
+
+def test_a_failed_training_job_ends_the_run_with_its_reason(ai4i_csv: Path, tmp_path: Path) -> None:
+    completed, report = _mlkit_run(ai4i_csv, tmp_path / "run", "--hyperparameters", '{"epochs": "many"}')
+
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    assert "mlkit run failed: train (SageMaker training contract):" in completed.stderr
+    assert "epochs" in completed.stderr
+    assert report["status"] == "failed"
+    assert report["error"].startswith("train (SageMaker training contract):")
+    assert report["rows"]["accepted"] == 10_000  # the preprocessing step before it completed

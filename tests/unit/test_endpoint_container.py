@@ -12,9 +12,9 @@ import pytest
 import mlkit.schema
 from mlkit.endpoint.container import ContainerService, Headers, load_handler_module, status_of
 from mlkit.endpoint.model_dir import EndpointLoadError, find_layout
-from mlkit.endpoint.testing import write_code_dir
 from mlkit.endpoint.tfs import TensorFlowServing, TfsReply
 from mlkit.schema import DatasetSchema
+from training.serving_code import write_serving_code
 
 pytestmark = pytest.mark.unit
 
@@ -40,7 +40,7 @@ def service(
     (root / "1").mkdir(parents=True)
     (root / "1" / "saved_model.pb").write_bytes(b"")
     if schema is not None:
-        write_code_dir(root / "code", schema)
+        write_serving_code(root, schema)
     if script is not None:
         (root / "code").mkdir(exist_ok=True)
         (root / "code" / "inference.py").write_text(script, encoding="utf-8")
@@ -173,7 +173,7 @@ def test_status_of_reads_status_codes_and_falcon_errors() -> None:
 
 
 def test_handler_module_sees_code_lib_and_leaves_this_process_alone(tmp_path: Path, schema: DatasetSchema) -> None:
-    code = write_code_dir(tmp_path / "code", schema)
+    code = write_serving_code(tmp_path, schema)
     schema_copy = code / "lib" / "mlkit" / "schema.py"
     schema_copy.write_text(schema_copy.read_text(encoding="utf-8") + "\nSHIPPED_COPY = True\n", encoding="utf-8")
     (code / "helper.py").write_text("VALUE = 42\n", encoding="utf-8")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import socket
+import threading
 import zipfile
 from pathlib import Path
 
@@ -42,3 +44,21 @@ def test_fetch_without_network_says_so(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     with pytest.raises(FetchError, match="no internet access"):
         fetch(tmp_path / "out.csv", url=f"http://127.0.0.1:{port}/ai4i.zip", timeout=2)
+
+
+def test_fetch_from_a_server_that_refuses_says_so(tmp_path: Path) -> None:
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            with pytest.raises(FetchError, match="the server answered 404") as failure:
+                fetch(tmp_path / "out.csv", url=f"http://127.0.0.1:{server.server_port}/ai4i.zip", timeout=5)
+        finally:
+            server.shutdown()
+    assert "no internet access" not in str(failure.value)

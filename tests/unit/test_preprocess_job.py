@@ -17,7 +17,14 @@ import numpy as np
 import pytest
 
 from glue_jobs import preprocess_job
-from glue_jobs.preprocess.pipeline import RUNNER, PreprocessError, check_positives, pipeline_options, run
+from glue_jobs.preprocess.pipeline import (
+    RUNNER,
+    PreprocessError,
+    check_counts,
+    check_positives,
+    pipeline_options,
+    run,
+)
 from mlkit.packaging import PROJECT_ROOT, build_glue_libs
 from mlkit.schema import DatasetSchema
 
@@ -377,6 +384,17 @@ def test_a_split_without_positives_fails_the_job(schema: DatasetSchema) -> None:
     )
     summary["splits"]["validation"]["positives"] = summary["splits"]["test"]["positives"] = 1
     check_positives(summary, schema)
+
+
+def test_counts_that_do_not_add_up_fail_the_job() -> None:
+    splits = {"train": {"rows": 6}, "validation": {"rows": 2}, "test": {"rows": 2}}
+    check_counts({"read": 13, "accepted": 10, "rejected": 2, "duplicates": 1, "splits": splits})
+    with pytest.raises(PreprocessError, match="read 14, accepted 10 \\+ rejected 2 \\+ duplicates 1 = 13"):
+        check_counts({"read": 14, "accepted": 10, "rejected": 2, "duplicates": 1, "splits": splits})
+    with pytest.raises(PreprocessError, match="split rows 9"):
+        check_counts(
+            {"read": 13, "accepted": 10, "rejected": 2, "duplicates": 1, "splits": {**splits, "test": {"rows": 1}}}
+        )
 
 
 def test_job_arguments_keep_ours_and_ignore_glues() -> None:

@@ -34,8 +34,10 @@ def test_compare_flags_label_and_probability_mismatches() -> None:
     result = compare(served, offline)
     assert (result.label_mismatches, result.probability_mismatches, result.missing_offline) == (["2"], ["3"], ["4"])
     assert not result.equal
-    assert compare(served[:1], offline).equal
-    assert not compare([], offline).equal  # nothing served proves nothing
+    assert compare([Served("1", 0.1, 0, 1.0), Served("2", 0.9, 1, 1.0), Served("3", 0.4, 0, 1.0)], offline).equal
+    partial = compare(served[:1], offline)
+    assert not partial.equal and partial.not_served == ["2", "3"]  # a row never served proves nothing
+    assert not compare([], offline).equal
 
 
 def test_percentile_matches_numpy() -> None:

@@ -103,3 +103,15 @@ def test_missing_directory_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SM_CHANNEL_TEST", raising=False)
     with pytest.raises(HyperparameterError, match="--test is required"):
         parse_args(DIRS[:4] + DIRS[6:])
+
+
+def test_hyperparameters_may_be_spelled_with_underscores() -> None:
+    args = parse_args([*DIRS, "--batch_size", "64", "--hidden_units", "[16, 8]", "--learning-rate", "0.01"])
+
+    assert (args.batch_size, args.hidden_units, args.learning_rate) == (64, (16, 8), 0.01)
+
+
+def test_the_sdk_model_dir_never_replaces_sm_model_dir() -> None:
+    args = parse_args([*DIRS, "--model_dir", "s3://bucket/model"])
+
+    assert args.model_dir == "m"

@@ -22,7 +22,7 @@ from training_helpers import write_channels
 import inference.inference
 import mlkit.schema
 from mlkit.schema import DatasetSchema
-from training import export, train
+from training import export, serving_code, train
 from training.data import ChannelError, read_split
 from training.features import engineer
 from training.metrics import FINAL_METRIC_NAMES
@@ -165,9 +165,9 @@ def test_export_reproduces_the_network_on_engineered_features(
 def test_missing_inference_code_fails_clearly(
     tmp_path: Path, schema: DatasetSchema, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(export.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(export.ExportError, match=r"inference/inference\.py"):
-        export.write_serving_code(tmp_path, schema)
+    monkeypatch.setattr(serving_code.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(serving_code.ServingCodeError, match=r"inference/inference\.py"):
+        serving_code.write_serving_code(tmp_path, schema)
 
 
 def test_runs_as_a_script_from_the_checkout_and_reproduces_the_run(tmp_path: Path, run: dict[str, Any]) -> None:

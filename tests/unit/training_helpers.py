@@ -7,12 +7,12 @@ failures), so a few epochs learn something, but the tests never rely on model qu
 from __future__ import annotations
 
 import csv
-import hashlib
 import random
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from mlkit.schema import DatasetSchema
+from glue_jobs.preprocess.split import assign_split
+from mlkit.schema import SPLITS, DatasetSchema
 
 STRAIN_LIMITS = {"L": 11000.0, "M": 12000.0, "H": 13000.0}
 
@@ -89,24 +89,17 @@ def write_channels(
 
 
 def hash_split(source: Path, root: Path, schema: DatasetSchema) -> dict[str, Path]:
-    """Split a raw CSV deterministically by a salted hash of the id, as the preprocessing job does.
+    """Split a raw CSV with the preprocessing job's own deterministic split function.
 
     Returns:
         Channel name -> directory holding one curated CSV.
     """
     with source.open(newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
-    fractions = schema.split.fractions()
-    buckets: dict[str, list[dict[str, str]]] = {name: [] for name in fractions}
+    id_column = schema.column(schema.id_column)
+    buckets: dict[str, list[dict[str, str]]] = {name: [] for name in SPLITS}
     for row in rows:
-        digest = hashlib.sha256(f"{schema.split.salt}:{row[schema.id_column]}".encode()).hexdigest()
-        position = int(digest[:12], 16) / 16**12
-        cumulative = 0.0
-        for name, fraction in fractions.items():
-            cumulative += fraction
-            if position < cumulative or name == "test":
-                buckets[name].append(row)
-                break
+        buckets[assign_split(id_column.parse(row[schema.id_column]), schema.split)].append(row)
     return {
         name: write_csv(root / name / "part-00000.csv", bucket, schema.curated_columns).parent
         for name, bucket in buckets.items()
