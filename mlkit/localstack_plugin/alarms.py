@@ -121,8 +121,15 @@ def evaluate(account_id: str, region: str, alarm: dict[str, Any]) -> str:
 
 
 def _decide(alarm: dict[str, Any], values: list[float | None]) -> tuple[str, str]:
-    """Apply LocalStack's own M-out-of-N and missing-data rules to the datapoints."""
+    """Apply LocalStack's own M-out-of-N and missing-data rules to the datapoints.
+
+    When missing data counts as breaching or not breaching (every alarm of the kit), only the last
+    ``EvaluationPeriods`` periods are judged, as CloudWatch does: LocalStack's rules count breaches over
+    all the periods collected, which would hold an alarm in ALARM for minutes after its last breach.
+    """
     treat_missing = alarm.get("TreatMissingData", "missing")
+    if treat_missing in ("breaching", "notBreaching"):
+        values = values[-int(alarm["EvaluationPeriods"]) :]
     if all(v is None for v in values):
         state = {"breaching": "ALARM", "notBreaching": "OK", "ignore": alarm["StateValue"]}.get(
             treat_missing, "INSUFFICIENT_DATA"
