@@ -185,7 +185,8 @@ class EndpointSettings:
 
     Attributes:
         instance_type: Hosting instance type.
-        initial_instance_count: Instances of a new endpoint config (autoscaling may change it later).
+        initial_instance_count: Instances of a new endpoint. With autoscaling, an update keeps the
+            count the endpoint has scaled to instead (``RetainAllVariantProperties``).
         variant_name: Production variant name; alarms and autoscaling refer to it.
         capture_sampling_percent: Share of requests whose input and output are captured to S3.
         network_isolation: Run the serving container without network access (``code/lib`` only).

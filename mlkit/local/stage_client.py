@@ -217,7 +217,9 @@ def serving_training_job(stage: StageConfig) -> dict[str, Any]:
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=stage.endpoint_name)
     except sagemaker.exceptions.ClientError as error:
-        raise StageError(f"stage {stage.stage!r} has no endpoint {stage.endpoint_name} yet: {error}") from None
+        if "Could not find endpoint" not in str(error):
+            raise
+        raise StageError(f"stage {stage.stage!r} has no endpoint {stage.endpoint_name} yet") from None
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
     model_url = str(model["PrimaryContainer"]["ModelDataUrl"])

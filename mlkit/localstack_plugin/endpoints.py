@@ -136,24 +136,6 @@ class Endpoint:
 
 
 def deploy(
-    endpoint: Endpoint, config: Any, models: dict[str, Any], account_id: str, region: str, **kwargs: Any
-) -> None:
-    """Run :func:`_deploy` (in its own thread); an unexpected error still ends the endpoint's transition.
-
-    Without this an error (LocalStack's CloudWatch unreachable, say) would leave the endpoint
-    ``Creating`` or ``Updating`` for ever, and every pipeline polling it waiting until its timeout.
-    """
-    try:
-        _deploy(endpoint, config, models, account_id, region, **kwargs)
-    except Exception as error:
-        aws.LOG.warning("endpoint %s: deployment failed", endpoint.name, exc_info=True)
-        with endpoint.lock:
-            endpoint.status = "InService" if endpoint.variants else "Failed"
-            endpoint.failure_reason = f"InternalServerError: {type(error).__name__}: {error}"[:1024]
-            endpoint.modified = datetime.now(UTC)
-
-
-def _deploy(
     endpoint: Endpoint,
     config: Any,
     models: dict[str, Any],
@@ -175,7 +157,8 @@ def _deploy(
             them on failure (the endpoint returns to ``InService`` with a ``FailureReason``).
         deployment_config: The request's ``DeploymentConfig``: during a blue/green update the
             ``AutoRollbackConfiguration`` alarms are watched from the switch until the baking period
-            (``TerminationWaitInSeconds`` plus the traffic-routing wait) ends; one in ALARM rolls back.
+            (``TerminationWaitInSeconds`` plus the traffic-routing wait) ends; one in ALARM, or alarms
+            that cannot be read, roll back.
     """
     factory = aws.clients(account_id, region)
     deployment = settings.work_dir() / "endpoints" / account_id / region / endpoint.name / uuid.uuid4().hex[:12]
@@ -199,9 +182,9 @@ def _deploy(
         shutil.rmtree(deployment, ignore_errors=True)
         return
     alarms, bake = _rollback_settings(deployment_config) if update else ([], 0.0)
-    firing = _firing(factory, alarms)
-    if firing:
-        _roll_back(endpoint, started, firing, config.endpoint_config_name)
+    rollback = _rollback_reason(factory, alarms)
+    if rollback:
+        _roll_back(endpoint, started, rollback, config.endpoint_config_name)
         return
     with endpoint.lock:
         if endpoint.deleted:
@@ -213,14 +196,14 @@ def _deploy(
         endpoint.config_name = config.endpoint_config_name
         endpoint.capture = dict(config.data_capture_config or {})
     deadline = time.monotonic() + bake
-    while alarms and time.monotonic() < deadline and not firing:
+    while alarms and time.monotonic() < deadline and not rollback:
         time.sleep(min(5.0, max(deadline - time.monotonic(), 0.0)))
-        firing = _firing(factory, alarms)
-    if firing:
+        rollback = _rollback_reason(factory, alarms)
+    if rollback:
         with endpoint.lock:
             endpoint.variants = {v.name: v for v in old}
             endpoint.config_name, endpoint.capture = old_state
-        _roll_back(endpoint, started, firing, config.endpoint_config_name)
+        _roll_back(endpoint, started, rollback, config.endpoint_config_name)
         return
     with endpoint.lock:
         endpoint.status = "InService"
@@ -268,22 +251,27 @@ def _rollback_settings(deployment_config: dict[str, Any] | None) -> tuple[list[s
     return alarms, bake
 
 
-def _firing(factory: Any, alarms: list[str]) -> list[str]:
-    """Names of the given alarms that are in ALARM now."""
+def _rollback_reason(factory: Any, alarms: list[str]) -> str | None:
+    """Why the deployment must roll back now: rollback alarms in ALARM, or alarms that cannot be read.
+
+    An update whose guard cannot be checked is not let through: SageMaker too needs
+    ``cloudwatch:DescribeAlarms`` on the rollback alarms to deploy with them.
+    """
     if not alarms:
-        return []
-    found = factory.cloudwatch.describe_alarms(AlarmNames=alarms).get("MetricAlarms", [])
-    return [a["AlarmName"] for a in found if a.get("StateValue") == "ALARM"]
+        return None
+    try:
+        found = factory.cloudwatch.describe_alarms(AlarmNames=alarms).get("MetricAlarms", [])
+    except Exception as error:
+        return f"its rollback alarms could not be read ({type(error).__name__}: {error})"
+    firing = [a["AlarmName"] for a in found if a.get("StateValue") == "ALARM"]
+    return f"alarm(s) {', '.join(firing)} went into ALARM during the deployment" if firing else None
 
 
-def _roll_back(endpoint: Endpoint, started: list[Variant], firing: list[str], config_name: str) -> None:
+def _roll_back(endpoint: Endpoint, started: list[Variant], reason: str, config_name: str) -> None:
     """Keep the previous fleet serving and record why the update to ``config_name`` was rolled back."""
     with endpoint.lock:
         endpoint.status = "InService"
-        endpoint.failure_reason = (
-            f"Update to endpoint configuration {config_name} was rolled back: alarm(s) {', '.join(firing)} "
-            "went into ALARM during the deployment."
-        )
+        endpoint.failure_reason = f"Update to endpoint configuration {config_name} was rolled back: {reason}."
         endpoint.modified = datetime.now(UTC)
     aws.LOG.warning("endpoint %s: %s", endpoint.name, endpoint.failure_reason)
     retire(started, drain_seconds=5.0)
