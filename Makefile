@@ -21,7 +21,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 .PHONY: help venv demo run test lint unit lock clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 venv: $(STAMP)  ## create or refresh the virtualenv (uv when available, pip otherwise)
 

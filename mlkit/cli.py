@@ -1,9 +1,7 @@
 """The ``mlkit`` command line: everyday work with the kit.
 
-Commands:
-    run          the whole pipeline in-process on one machine (no servers, no AWS account)
-    fetch-data   download the AI4I 2020 CSV from the UCI archive and verify its checksum
-    local ...    LocalStack control and deployment (see ``mlkit local --help``)
+``mlkit run`` runs the whole pipeline on this machine (no LocalStack, no AWS account); ``mlkit local``
+drives the same system on LocalStack; ``mlkit fetch-data`` downloads the AI4I 2020 data set.
 """
 
 from __future__ import annotations
@@ -36,23 +34,39 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every command registered."""
-    parser = argparse.ArgumentParser(prog="mlkit", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="mlkit",
+        description="Everyday work with mlops-kit: `mlkit run` runs the whole pipeline on this machine (no LocalStack, "
+        "no AWS account), `mlkit local` drives the same system on LocalStack, `mlkit fetch-data` downloads the "
+        "AI4I 2020 data set.",
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the whole pipeline locally on a CSV")
+    run = commands.add_parser(
+        "run",
+        help="run the whole pipeline on this machine: preprocess, train, gate, serve, compare",
+        description="Run the pipeline in one process tree on a raw CSV: the Glue job script (Beam), train.py "
+        "through the SageMaker training contract, the quality gate, and the endpoint emulation on a local port "
+        "answering every test row over HTTP. No LocalStack, no AWS account.",
+    )
     run.add_argument("--data", type=Path, required=True, help="raw CSV (e.g. ../shared/data/ai4i2020.csv)")
     run.add_argument("--workdir", type=Path, default=Path("work/run"), help="where outputs go (default: work/run)")
     run.add_argument("--schema", type=Path, help="dataset schema JSON (default: the packaged AI4I 2020 schema)")
     run.add_argument(
         "--hyperparameters",
-        type=json.loads,
+        type=_json_object,
         default={},
-        help="training hyperparameters as JSON, e.g. '{\"epochs\": 40}'",
+        help="training hyperparameters as a JSON object, e.g. '{\"epochs\": 40}' (see training/train.py --help)",
     )
     defaults = QualityGate()
-    run.add_argument("--min-f1", type=float, default=defaults.min_f1, help="quality gate (default: %(default)s)")
-    run.add_argument("--min-roc-auc", type=float, default=defaults.min_roc_auc, help="(default: %(default)s)")
-    run.add_argument("--min-accuracy", type=float, default=defaults.min_accuracy, help="(default: %(default)s)")
+    gate = "quality-gate minimum of the test split's"
+    run.add_argument("--min-f1", type=float, default=defaults.min_f1, help=f"{gate} F1 (default: %(default)s)")
+    run.add_argument(
+        "--min-roc-auc", type=float, default=defaults.min_roc_auc, help=f"{gate} ROC-AUC (default: %(default)s)"
+    )
+    run.add_argument(
+        "--min-accuracy", type=float, default=defaults.min_accuracy, help=f"{gate} accuracy (default: %(default)s)"
+    )
     run.set_defaults(handler=_run)
 
     fetch_data = commands.add_parser("fetch-data", help="download the AI4I 2020 CSV from the UCI archive")
@@ -66,6 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_commands(commands)
     return parser
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """Parse ``--hyperparameters``: a JSON object, or a message saying what is wrong with it."""
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}); expected e.g. '{{\"epochs\": 40}}'") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"epochs\": 40}}', got {text!r}")
+    return value
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -84,10 +109,20 @@ def _run(args: argparse.Namespace) -> int:
         )
     except (PipelineError, SchemaError, ValueError, FileNotFoundError) as error:
         print(f"\nmlkit run failed: {error}", file=sys.stderr)
-        print(f"partial report: {args.workdir / 'report.json'}", file=sys.stderr)
+        partial = args.workdir / "report.json"
+        if _report_status(partial) == "failed":  # not a report an earlier run left there
+            print(f"partial report: {partial}", file=sys.stderr)
         return 1
     print(format_summary(report))
     return 0
+
+
+def _report_status(path: Path) -> str | None:
+    try:
+        status = json.loads(path.read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(status) if status else None
 
 
 def format_summary(report: dict[str, Any]) -> str:
@@ -109,7 +144,8 @@ def format_summary(report: dict[str, Any]) -> str:
         f"  endpoint   {served['requests']} requests over HTTP, latency p50 {served['latency_ms']['p50']:.2f} ms  "
         f"p99 {served['latency_ms']['p99']:.2f} ms",
         f"             served == offline for every row: {served['served_equals_offline']['equal']}",
-        f"  outputs    {report['workdir']}/  (report.json, curated/, training/, {Path(report['model_tar']).name})",
+        f"  outputs    {report['workdir']}/  (report.json, curated/, "
+        f"{Path(report['model_tar']).relative_to(report['workdir'])}, endpoint/)",
     ]
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""The ``mlkit local`` command group: ``up``, ``down``, ``status``, ``logs`` and ``deploy``.
+"""The ``mlkit local`` command group: ``up``, ``down``, ``status``, ``logs``, ``deploy`` and ``demo``.
 
 Registered into the main ``mlkit`` parser by :func:`add_commands`. Every handler takes the parsed
 arguments and returns the process exit code; every command is safe to run twice.
@@ -28,7 +28,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     """
     local = subparsers.add_parser(
         "local",
-        help="LocalStack community on this machine: up, down, status, logs, deploy",
+        help="LocalStack community on this machine: up, down, status, logs, deploy, demo",
         description="Run the kit locally on LocalStack community (no Docker, no account, no token).",
     )
     commands = local.add_subparsers(title="commands", metavar="COMMAND")

@@ -48,6 +48,8 @@ from mlkit.schema import DatasetSchema
 Say = Callable[[str], None]
 #: The SQS queue the demo subscribes to the alerts topic (kept between runs; purged at each).
 INBOX_QUEUE = "mlkit-demo-alerts"
+#: Timed phases: steps 1 to 7 of the module docstring (step 8 is the summary).
+_PHASES = 7
 #: Served and offline probabilities agree to float32 rounding.
 _TOLERANCE = 1e-5
 
@@ -74,11 +76,11 @@ class DemoReport:
 
 @contextmanager
 def _phase(report: DemoReport, name: str, say: Say) -> Iterator[None]:
-    say(f"\n[{len(report.seconds) + 1}/8] {name} ...")
+    say(f"\n[{len(report.seconds) + 1}/{_PHASES}] {name} ...")
     started = time.perf_counter()
     yield
     report.seconds[name] = round(time.perf_counter() - started, 1)
-    say(f"[{len(report.seconds)}/8] {name} done in {report.seconds[name]:.1f} s")
+    say(f"[{len(report.seconds)}/{_PHASES}] {name} done in {report.seconds[name]:.1f} s")
 
 
 def run_demo(data: Path, workdir: Path, schema: DatasetSchema, *, say: Say = print) -> DemoReport:
