@@ -34,8 +34,7 @@ class JobRun:
     """One run of a job; :attr:`view` is what GetJobRun returns."""
 
     view: dict[str, Any]
-    processes: list[Any] = field(default_factory=list)
-    stop_requested: bool = False
+    stopper: processes.Stopper = field(default_factory=processes.Stopper)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def update(self, **changes: Any) -> None:
@@ -160,11 +159,9 @@ class GlueProvider:
                     }
                 )
                 continue
-            run.stop_requested = True
             if run.view["JobRunState"] not in TERMINAL_STATES:
                 run.update(JobRunState="STOPPING")
-            for process in list(run.processes):
-                processes.stop(process)
+            run.stopper.request()
             stopped.append({"JobName": request["JobName"], "JobRunId": run_id})
         return {"SuccessfulSubmissions": stopped, "Errors": errors}
 
@@ -245,9 +242,9 @@ def _execute(run: JobRun, job: Any, account_id: str, region: str) -> None:
             error_path=error_path,
             env=env,
             timeout=run.view["Timeout"] * 60.0,
-            register=run.processes,
+            register=run.stopper,
         )
-        if run.stop_requested:
+        if run.stopper.requested:
             state = "STOPPED"
         elif timed_out:
             state, message = "TIMEOUT", f"Job run timed out after {run.view['Timeout']} minutes"

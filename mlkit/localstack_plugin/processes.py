@@ -52,6 +52,40 @@ def aws_env(
     return env
 
 
+class Stopper:
+    """The processes of one job (a training job, a Glue job run) and whether a stop was asked for.
+
+    A stop reaches every process the job has started, and also one it starts afterwards: a stop
+    that arrives while the job is still downloading its inputs is not lost.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._processes: list[subprocess.Popen[bytes]] = []
+        self._requested = False
+
+    @property
+    def requested(self) -> bool:
+        """Whether :meth:`request` was called."""
+        return self._requested
+
+    def register(self, process: subprocess.Popen[bytes]) -> None:
+        """Track a process of the job; stop it at once if the job was already asked to stop."""
+        with self._lock:
+            self._processes.append(process)
+            late = self._requested
+        if late:
+            stop(process)
+
+    def request(self) -> None:
+        """Ask the job to stop: SIGTERM (then SIGKILL) every process it has started."""
+        with self._lock:
+            self._requested = True
+            running = list(self._processes)
+        for process in running:
+            stop(process)
+
+
 def run_logged(
     command: Sequence[str],
     *,
@@ -60,7 +94,7 @@ def run_logged(
     timeout: float | None,
     error_path: Path | None = None,
     on_start: threading.Event | None = None,
-    register: list[subprocess.Popen[bytes]] | None = None,
+    register: Stopper | None = None,
 ) -> tuple[int | None, bool]:
     """Run ``command`` with its output into ``log_path``.
 
@@ -71,7 +105,7 @@ def run_logged(
         env: The environment.
         timeout: Seconds before the process is killed; ``None`` for no limit.
         on_start: Set once the process has started.
-        register: The started process is appended here, so that a caller can stop it.
+        register: Tracks the started process, so that the job it belongs to can stop it.
 
     Returns:
         ``(exit code, timed out)``; the exit code is negative for a signal.
@@ -88,7 +122,7 @@ def run_logged(
             stderr=errors if errors is not None else subprocess.STDOUT,
         )
         if register is not None:
-            register.append(process)
+            register.register(process)
         if on_start is not None:
             on_start.set()
         try:

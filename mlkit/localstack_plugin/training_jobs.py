@@ -28,8 +28,7 @@ class TrainingJob:
     """One training job; :attr:`view` is what DescribeTrainingJob returns."""
 
     view: dict[str, Any]
-    processes: list[Any] = field(default_factory=list)
-    stop_requested: bool = False
+    stopper: processes.Stopper = field(default_factory=processes.Stopper)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -128,9 +127,9 @@ def run(job: TrainingJob, account_id: str, region: str) -> None:
         )
         limit = (job.view.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
         code, timed_out = processes.run_logged(
-            command, log_path=log_path, env=env, timeout=float(limit) if limit else None, register=job.processes
+            command, log_path=log_path, env=env, timeout=float(limit) if limit else None, register=job.stopper
         )
-        if job.stop_requested:
+        if job.stopper.requested:
             status, secondary = "Stopped", "Stopped"
         elif timed_out:
             status, secondary = "Stopped", "MaxRuntimeExceeded"
@@ -240,13 +239,11 @@ def _finish(
 
 def stop(job: TrainingJob) -> None:
     """Ask a running job to stop; its process gets SIGTERM and the job ends as ``Stopped``."""
-    job.stop_requested = True
     if job.status not in TERMINAL:
         with job.lock:
             job.view["TrainingJobStatus"] = "Stopping"
         job.secondary("Stopping", "Stopping the training job")
-    for process in list(job.processes):
-        processes.stop(process)
+    job.stopper.request()
 
 
 class _ClientError(Exception):

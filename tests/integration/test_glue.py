@@ -212,3 +212,28 @@ def test_update_job_replaces_the_definition(aws: Callable[[str], Any], bucket: s
     job = glue.get_job(JobName=name)["Job"]
     assert job["Command"]["ScriptLocation"].endswith("/v2.py")
     assert job["DefaultArguments"] == {"--input": "s3://a/new.csv"}
+
+
+def test_a_stopped_run_ends_stopped(aws: Callable[[str], Any], bucket: str, unique: str, tmp_path: Path) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text("import time\ntime.sleep(300)\n")
+    glue, job = aws("glue"), f"slow-{unique}"
+    glue.create_job(
+        Name=job,
+        Role="arn:aws:iam::000000000000:role/glue",
+        Command={"Name": "glueetl", "ScriptLocation": upload_file(aws, bucket, f"code/{job}.py", script)},
+        GlueVersion="5.0",
+    )
+    run_id = glue.start_job_run(JobName=job)["JobRunId"]
+
+    stopped = glue.batch_stop_job_run(JobName=job, JobRunIds=[run_id])
+    run = wait_for(
+        lambda: glue.get_job_run(JobName=job, RunId=run_id)["JobRun"],
+        lambda r: r["JobRunState"] in _TERMINAL,
+        timeout=120,
+        what=f"Glue run {run_id} to stop",
+    )
+
+    assert stopped["SuccessfulSubmissions"] == [{"JobName": job, "JobRunId": run_id}]
+    assert run["JobRunState"] == "STOPPED"
+    assert run["CompletedOn"] - run["StartedOn"] < timedelta(seconds=120)  # the 300 s script did not run out

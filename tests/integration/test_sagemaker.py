@@ -80,6 +80,20 @@ def test_training_job_with_an_empty_channel_fails_as_client_error(
     assert job["FailureReason"].startswith("ClientError: no objects under")
 
 
+def test_a_stopped_training_job_ends_stopped(
+    aws: Callable[[str], Any], bucket: str, preprocessed: dict[str, Any], source_uri: str, unique: str
+) -> None:
+    name = f"stopped-{unique}"
+    create_training_job(aws, name, source_uri, preprocessed["curated"], bucket)
+
+    aws("sagemaker").stop_training_job(TrainingJobName=name)  # most likely while it downloads its inputs
+    job = wait_training(aws, name)
+
+    assert job["TrainingJobStatus"] == "Stopped"
+    assert job["SecondaryStatus"] == "Stopped"
+    assert job["ModelArtifacts"]["S3ModelArtifacts"] == ""
+
+
 def test_duplicate_training_job_name_is_refused(aws: Callable[[str], Any], trained: dict[str, Any]) -> None:
     sagemaker = aws("sagemaker")
     with pytest.raises(sagemaker.exceptions.ResourceInUse):

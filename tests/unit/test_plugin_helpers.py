@@ -1,17 +1,23 @@
 """The LocalStack plugin's pure helpers: alarm statistics and metric math, capture lines, Glue arguments,
-training metrics. They import nothing from LocalStack, so they are tested here on the project's Python."""
+training metrics, stopping a job's processes. They import nothing from LocalStack, so they are tested
+here on the project's Python."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from infra.constructs.metrics import ERROR_RATE_EXPRESSION
-from mlkit.localstack_plugin import alarm_math, capture, glue_args, metrics
+from mlkit.localstack_plugin import alarm_math, capture, glue_args, metrics, processes
 from training.metrics import format_metric_line, metric_definitions
 
 pytestmark = pytest.mark.unit
@@ -198,3 +204,37 @@ def test_final_metrics_are_the_last_match_of_each_definition() -> None:
     assert values["test_accuracy"] == pytest.approx(0.9953)
     assert "test_roc_auc" not in values  # never logged: absent, not zero
     assert {m["Timestamp"] for m in found} == {ended}
+
+
+# ---- stopping a job's processes ----------------------------------------------------------------------
+
+
+def _sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def test_a_stop_reaches_the_running_processes_of_a_job() -> None:
+    stopper = processes.Stopper()
+    running = _sleeper()
+    stopper.register(running)
+    assert running.poll() is None and not stopper.requested
+
+    stopper.request()
+
+    assert stopper.requested
+    assert running.poll() == -signal.SIGTERM
+
+
+def test_a_stop_asked_for_before_the_process_starts_is_not_lost(tmp_path: Path) -> None:
+    stopper = processes.Stopper()
+    stopper.request()  # e.g. StopTrainingJob while the job still downloads its channels
+
+    code, timed_out = processes.run_logged(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        log_path=tmp_path / "job.log",
+        env=dict(os.environ),
+        timeout=120,
+        register=stopper,
+    )
+
+    assert (code, timed_out) == (-signal.SIGTERM, False)
